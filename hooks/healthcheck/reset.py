@@ -1,0 +1,45 @@
+"""Reset on a new deployment (SPEC §5.2 step 1).
+
+A check must prove itself healthy again after every deployment or retry of a Rollout
+that selects it: its status goes back to Pending, and errors seen before are forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from hooks.k8s import dig, format_time, parse_time
+
+RESET_MESSAGE = "Health check reset due to new deployment"
+
+
+def deployment_cutoff(rollout: Mapping) -> datetime | None:
+    """max(timestamp, lastRetryTimestamp) of history[0]; None when nothing was deployed."""
+    history = dig(rollout, "status", "history")
+    if not isinstance(history, list) or not history or not isinstance(history[0], Mapping):
+        return None
+    times = [parse_time(history[0].get(key)) for key in ("timestamp", "lastRetryTimestamp")]
+    known = [moment for moment in times if moment is not None]
+    return max(known) if known else None
+
+
+def latest_cutoff(rollouts: Iterable[Mapping]) -> datetime | None:
+    """The newest deployment cutoff among the Rollouts."""
+    cutoffs = [c for c in (deployment_cutoff(r) for r in rollouts) if c is not None]
+    return max(cutoffs) if cutoffs else None
+
+
+def needs_reset(status: Mapping, cutoff: datetime | None) -> bool:
+    """A deployment happened after the check last changed (or it never recorded a change)."""
+    if cutoff is None:
+        return False
+    last_change = parse_time(status.get("lastChangeTime"))
+    return last_change is None or cutoff > last_change
+
+
+def reset_status(status: Mapping, now: datetime) -> dict:
+    """Pending, fresh lastChangeTime, no lastErrorTime; other fields kept."""
+    new = {key: value for key, value in status.items() if key != "lastErrorTime"}
+    new.update(status="Pending", message=RESET_MESSAGE, lastChangeTime=format_time(now))
+    return new

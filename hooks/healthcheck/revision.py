@@ -1,0 +1,81 @@
+"""Healthy only for the deployed revision (SPEC §5.2).
+
+A Kustomization that is still Ready on the previous version must not start the bake of
+the new one. So it counts as Healthy only when it carries the deployed version of every
+selecting Rollout that drives it: each substitute variable such a Rollout drives equals
+its deployed tag, and, when its source is an OCIRepository such a Rollout drives, the
+applied revision is `<tag>@<digest>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from hooks.healthcheck.selection import object_key
+from hooks.k8s import annotations_of, dig
+
+ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
+SUBSTITUTE_ANNOTATION = "rollout.kuberik.com/substitute"
+_SUBSTITUTE_FROM = re.compile(r"^rollout\.kuberik\.com/substitute\.(.+)\.from$")
+
+
+def deployed_tag(rollout: Mapping) -> str | None:
+    """status.history[0].version.tag, None when nothing was deployed."""
+    history = dig(rollout, "status", "history")
+    if not isinstance(history, list) or not history:
+        return None
+    tag = dig(history[0], "version", "tag")
+    return tag if isinstance(tag, str) and tag else None
+
+
+def driven_substitutes(kustomization: Mapping, rollout_name: str) -> list[str]:
+    """The postBuild.substitute variables the Rollout drives (both annotation formats), sorted."""
+    annotations = annotations_of(kustomization)
+    names: set[str] = set()
+    variable = annotations.get(SUBSTITUTE_ANNOTATION)
+    if annotations.get(ROLLOUT_ANNOTATION) == rollout_name and isinstance(variable, str) and variable.strip():
+        names.add(variable.strip())
+    for key, value in annotations.items():
+        match = _SUBSTITUTE_FROM.match(key)
+        if match and value == rollout_name:
+            names.add(match.group(1))
+    return sorted(names)
+
+
+def source_repository(kustomization: Mapping, repositories: Iterable[Mapping]) -> Mapping | None:
+    """The OCIRepository the Kustomization's sourceRef names, when it was delivered."""
+    ref = dig(kustomization, "spec", "sourceRef")
+    if not isinstance(ref, Mapping) or ref.get("kind") != "OCIRepository":
+        return None
+    namespace = ref.get("namespace") or object_key(kustomization)[0]
+    for repository in repositories:
+        if object_key(repository) == (namespace, ref.get("name")):
+            return repository
+    return None
+
+
+def awaited_tag(
+    kustomization: Mapping, repositories: Iterable[Mapping], rollouts: Iterable[Mapping]
+) -> str | None:
+    """The first deployed tag (Rollouts in namespace/name order) the Kustomization does not carry yet."""
+    namespace = object_key(kustomization)[0]
+    substitutes = dig(kustomization, "spec", "postBuild", "substitute")
+    substitutes = substitutes if isinstance(substitutes, Mapping) else {}
+    repository = source_repository(kustomization, repositories)
+    applied = dig(kustomization, "status", "lastAppliedRevision")
+    for rollout in sorted(rollouts, key=object_key):
+        rollout_namespace, rollout_name = object_key(rollout)
+        tag = deployed_tag(rollout)
+        if tag is None or rollout_namespace != namespace:
+            continue  # a Rollout only drives Flux objects of its own namespace
+        if any(substitutes.get(var) != tag for var in driven_substitutes(kustomization, rollout_name)):
+            return tag
+        if (
+            repository is not None
+            and object_key(repository)[0] == rollout_namespace
+            and annotations_of(repository).get(ROLLOUT_ANNOTATION) == rollout_name
+            and not (isinstance(applied, str) and applied.startswith(f"{tag}@"))
+        ):
+            return tag
+    return None

@@ -1,0 +1,280 @@
+"""End to end: the Rollout sync hook and the HealthCheck sync hook, chained through the routes.
+
+A tiny in-memory cluster plays Metacontroller and Flux: each hook's returned status is
+persisted and fed into the next request, the actuator's JSON Patches change the stored
+Kustomization, and "Flux" reconciles it when the test says so.
+
+deploy -> HealthCheck reset -> Kustomization catches up -> Healthy -> bake starts -> bake succeeds
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+
+import jsonpatch
+
+from hooks.app import create_app
+from hooks.k8s import format_time
+from hooks.patchplan import PatchOutcome
+from tests.healthcheck_objects import NOW, at, condition, healthcheck, kustomization, namespace
+
+
+class Cluster:
+    """Objects by (kind, namespace, name); the actuator applies JSON Patches to them."""
+
+    GROUPS = {
+        "Rollout": "Rollout.kuberik.com/v1alpha1",
+        "HealthCheck": "HealthCheck.kuberik.com/v1alpha1",
+        "ImagePolicy": "ImagePolicy.image.toolkit.fluxcd.io/v1",
+        "Kustomization": "Kustomization.kustomize.toolkit.fluxcd.io/v1",
+        "OCIRepository": "OCIRepository.source.toolkit.fluxcd.io/v1",
+        "RolloutGate": "RolloutGate.kuberik.com/v1alpha1",
+        "Namespace": "Namespace.v1",
+    }
+
+    def __init__(self, *objects: dict) -> None:
+        self.objects: dict[tuple[str, str, str], dict] = {}
+        self.patches: list[tuple[str, str]] = []
+        for obj in objects:
+            self.put(obj)
+
+    def put(self, obj: dict) -> None:
+        md = obj["metadata"]
+        self.objects[(obj["kind"], md.get("namespace", ""), md["name"])] = copy.deepcopy(obj)
+
+    def get(self, kind: str, name: str, ns: str = "team") -> dict:
+        return self.objects[(kind, ns, name)]
+
+    def related(self, *kinds: str) -> dict:
+        groups: dict[str, dict] = {self.GROUPS[kind]: {} for kind in kinds}
+        for (kind, ns, name), obj in self.objects.items():
+            if kind in kinds:
+                groups[self.GROUPS[kind]][f"{ns}/{name}" if ns else name] = copy.deepcopy(obj)
+        return groups
+
+    # the actuator port of the Rollout hook
+    def apply(self, patches) -> list[PatchOutcome]:
+        outcomes = []
+        for patch in patches:
+            key = (patch.kind, patch.namespace, patch.name)
+            try:
+                patched = jsonpatch.apply_patch(self.objects[key], list(patch.ops))
+            except (jsonpatch.JsonPatchTestFailed, KeyError):
+                outcomes.append(PatchOutcome("conflict", "test failed"))
+                continue
+            if patched.get("spec") != self.objects[key].get("spec"):
+                patched["metadata"]["generation"] = patched["metadata"].get("generation", 1) + 1
+            self.objects[key] = patched
+            self.patches.append((patch.kind, patch.name))
+            outcomes.append(PatchOutcome("applied"))
+        return outcomes
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def rollout_sync(client, cluster: Cluster) -> dict:
+    rollout = cluster.get("Rollout", "web")
+    body = {
+        "controller": {"kind": "CompositeController"},
+        "parent": copy.deepcopy(rollout),
+        "children": {},
+        "related": cluster.related(
+            "ImagePolicy", "Kustomization", "OCIRepository", "RolloutGate", "HealthCheck", "Namespace"
+        ),
+    }
+    response = client.post("/rollout/sync", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    status = response.get_json()["status"]
+    rollout["status"] = status  # Metacontroller persists it
+    return status
+
+
+def healthcheck_sync(client, cluster: Cluster) -> dict:
+    check = cluster.get("HealthCheck", "app-health")
+    body = {
+        "controller": {"kind": "DecoratorController"},
+        "parent": copy.deepcopy(check),
+        "related": cluster.related("Rollout", "Kustomization", "OCIRepository", "Namespace"),
+    }
+    response = client.post("/healthcheck/sync", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    status = response.get_json()["status"]
+    if status is not None:
+        check["status"] = status
+    # fixed point: the same request with the persisted status changes nothing
+    body["parent"]["status"] = check.get("status")
+    again = client.post("/healthcheck/sync", json=body).get_json()["status"]
+    assert again in (None, check.get("status"))
+    return check.get("status")
+
+
+def flux_reconciles(cluster: Cluster, clock: Clock, tag: str) -> None:
+    ks = cluster.get("Kustomization", "app")
+    ks["status"]["observedGeneration"] = ks["metadata"]["generation"]
+    ks["status"]["lastAppliedRevision"] = f"main@sha1:{tag}"
+    ks["status"]["conditions"] = [
+        condition(
+            "Ready",
+            "True",
+            "ReconciliationSucceeded",
+            f"Applied revision: main@sha1:{tag}",
+            format_time(clock.now),
+        )
+    ]
+
+
+def deploy_head(cluster: Cluster) -> dict:
+    return cluster.get("Rollout", "web")["status"]["history"][0]
+
+
+def test_deploy_reset_catch_up_healthy_bake():
+    clock = Clock()
+    ks = kustomization(
+        generation=1,
+        observed=1,
+        substitute={"VERSION": "0.9.0"},
+        annotations={"rollout.kuberik.com/substitute.VERSION.from": "web"},
+        conditions=[condition("Ready", "True", "ReconciliationSucceeded", "Applied revision: old", at(-600))],
+    )
+    old_health = {"status": "Healthy", "message": "Applied revision: old", "lastChangeTime": at(-600)}
+    cluster = Cluster(
+        namespace("team"),
+        ks,
+        healthcheck(status=old_health),
+        {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "web", "namespace": "team"},
+            "spec": {"imageRepositoryRef": {"name": "web"}, "policy": {"semver": {"range": ">=0.0.0"}}},
+            "status": {"latestRef": {"name": "ghcr.io/acme/web", "tag": "1.0.0"}},
+        },
+        {
+            "apiVersion": "kuberik.com/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "team", "generation": 1},
+            "spec": {
+                "releasesImagePolicy": {"name": "web"},
+                "bakeTime": "10m",
+                "healthCheckSelector": {"matchLabels": {"app": "web"}},
+            },
+        },
+    )
+    client = create_app(clock=clock, actuator=cluster).test_client()
+
+    # 1. The Rollout records the deployment; write-ahead: no Flux object changes yet.
+    rollout_sync(client, cluster)
+    head = deploy_head(cluster)
+    assert (head["version"]["tag"], head["bakeStatus"]) == ("1.0.0", "Deploying")
+    assert cluster.patches == []
+
+    # 2. The HealthCheck is reset; the Kustomization is still Ready on the old version.
+    clock.advance(seconds=5)
+    check = healthcheck_sync(client, cluster)
+    assert check == {
+        "status": "Pending",
+        "message": "waiting for 1.0.0 to be applied",
+        "lastChangeTime": at(seconds=5),
+    }
+
+    # 3. The Rollout, seeing the deployment persisted, patches the Kustomization.
+    clock.advance(seconds=5)
+    rollout_sync(client, cluster)
+    assert cluster.patches == [("Kustomization", "app")]
+    assert cluster.get("Kustomization", "app")["spec"]["postBuild"]["substitute"]["VERSION"] == "1.0.0"
+    assert deploy_head(cluster)["bakeStatus"] == "Deploying"
+
+    # 4. Flux has not reconciled the new generation: still Pending, the bake waits.
+    clock.advance(seconds=5)
+    check = healthcheck_sync(client, cluster)
+    assert check["status"] == "Pending"
+    assert "generation 2" in check["message"]
+    rollout_sync(client, cluster)
+    assert deploy_head(cluster)["bakeStatus"] == "Deploying"
+
+    # 5. Flux applies 1.0.0 and reports Ready: the check turns Healthy, fresh.
+    clock.advance(seconds=30)
+    flux_reconciles(cluster, clock, "1.0.0")
+    check = healthcheck_sync(client, cluster)
+    assert check["status"] == "Healthy"
+    assert check["lastChangeTime"] == at(seconds=45)
+
+    # 6. The bake starts...
+    clock.advance(seconds=5)
+    rollout_sync(client, cluster)
+    head = deploy_head(cluster)
+    assert head["bakeStatus"] == "InProgress"
+    started = head["bakeStartTime"]
+
+    # ...the HealthCheck stays as it is...
+    assert healthcheck_sync(client, cluster) == check
+
+    # 7. ...and succeeds once bakeTime has passed without errors.
+    clock.advance(minutes=10)
+    rollout_sync(client, cluster)
+    head = deploy_head(cluster)
+    assert head["bakeStatus"] == "Succeeded"
+    assert head["bakeStartTime"] == started
+    assert healthcheck_sync(client, cluster) == check
+
+
+def test_failure_after_deploy_fails_the_bake():
+    """The same chain, but Flux reports a failed health check after applying the new version."""
+    clock = Clock()
+    cluster = Cluster(
+        namespace("team"),
+        kustomization(
+            generation=1,
+            observed=1,
+            substitute={"VERSION": "0.9.0"},
+            annotations={"rollout.kuberik.com/substitute.VERSION.from": "web"},
+        ),
+        healthcheck(),
+        {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "web", "namespace": "team"},
+            "spec": {"policy": {"semver": {"range": ">=0.0.0"}}},
+            "status": {"latestRef": {"tag": "1.0.0"}},
+        },
+        {
+            "apiVersion": "kuberik.com/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web", "namespace": "team", "generation": 1},
+            "spec": {
+                "releasesImagePolicy": {"name": "web"},
+                "bakeTime": "10m",
+                "healthCheckSelector": {"matchLabels": {"app": "web"}},
+            },
+        },
+    )
+    client = create_app(clock=clock, actuator=cluster).test_client()
+    rollout_sync(client, cluster)
+    clock.advance(seconds=5)
+    rollout_sync(client, cluster)  # patches the Kustomization
+    healthcheck_sync(client, cluster)
+
+    clock.advance(seconds=30)
+    ks = cluster.get("Kustomization", "app")
+    ks["status"]["observedGeneration"] = ks["metadata"]["generation"]
+    ks["status"]["conditions"] = [
+        condition("Ready", "False", "HealthCheckFailed", "deployment/web not ready", format_time(clock.now))
+    ]
+    check = healthcheck_sync(client, cluster)
+    assert check["status"] == "Unhealthy"
+    assert check["lastErrorTime"] == at(seconds=35)
+
+    clock.advance(seconds=5)
+    rollout_sync(client, cluster)
+    head = deploy_head(cluster)
+    assert head["bakeStatus"] == "Failed"
+    assert head["failedHealthChecks"][0]["name"] == "app-health"
