@@ -1,0 +1,249 @@
+"""A small observed world for driving /rollout/sync the way Metacontroller does.
+
+Each `sync()` posts the Rollout with the status persisted by the previous step, checks the
+response shape, the CRD status schema and the fixed point (syncing again with the returned
+status, the same objects and clock returns the identical response), then persists it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hooks.app import create_app
+from hooks.k8s import get_condition
+from hooks.patchplan import PatchOutcome, PlannedPatch
+from tests.crd_schema import errors_of, validator
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NS = "shop"
+
+
+def ts(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RecordingActuator:
+    """Answers every patch with a configurable outcome and records what was sent."""
+
+    mode = "apply"
+
+    def __init__(self) -> None:
+        self.sent: list[PlannedPatch] = []
+        self.outcome = PatchOutcome("applied")
+
+    def apply(self, patches: list[PlannedPatch]) -> list[PatchOutcome]:
+        self.sent.extend(patches)
+        return [self.outcome for _ in patches]
+
+
+@dataclass
+class World:
+    name: str = "app"
+    now: datetime = T0
+    spec: dict = field(default_factory=lambda: {"releasesImagePolicy": {"name": "app"}})
+    annotations: dict = field(default_factory=dict)
+    status: dict = field(default_factory=dict)
+    generation: int = 1
+    policy: dict | None = None
+    semver_policy: bool = True
+    gates: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
+    ocirepos: dict = field(default_factory=dict)
+    kustomizations: dict = field(default_factory=dict)
+    extra_related: dict = field(default_factory=dict)
+    actuator: RecordingActuator = field(default_factory=RecordingActuator)
+    last: dict = field(default_factory=dict)
+    _client: Any = None
+
+    # --- the world -------------------------------------------------------------------
+    def release(self, tag: str, digest: str | None = None) -> None:
+        """The ImagePolicy announces `tag`."""
+        ref = {"name": "ghcr.io/acme/app", "tag": tag}
+        if digest:
+            ref["digest"] = digest
+        policy_spec = {"imageRepositoryRef": {"name": "app"}}
+        policy_spec["policy"] = (
+            {"semver": {"range": ">=0.0.0-0"}} if self.semver_policy else {"alphabetical": {}}
+        )
+        self.policy = {
+            "apiVersion": "image.toolkit.fluxcd.io/v1",
+            "kind": "ImagePolicy",
+            "metadata": {"name": "app", "namespace": NS},
+            "spec": policy_spec,
+            "status": {"latestRef": ref},
+        }
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+    def gate(
+        self, name: str, passing: bool | None = True, allowed: list[str] | None = None, rollout: str = "app"
+    ) -> None:
+        spec: dict[str, Any] = {"rolloutRef": {"name": rollout}}
+        if passing is not None:
+            spec["passing"] = passing
+        if allowed is not None:
+            spec["allowedVersions"] = allowed
+        self.gates[name] = {
+            "apiVersion": "kuberik.com/v1alpha1",
+            "kind": "RolloutGate",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": spec,
+        }
+
+    def check(
+        self,
+        name: str,
+        status: str | None,
+        *,
+        changed: datetime | None = None,
+        error: datetime | None = None,
+        message: str = "",
+        labels: dict | None = None,
+        namespace: str = NS,
+    ) -> None:
+        body: dict[str, Any] = {}
+        if status is not None:
+            body["status"] = status
+        if message:
+            body["message"] = message
+        if changed is not None:
+            body["lastChangeTime"] = ts(changed)
+        if error is not None:
+            body["lastErrorTime"] = ts(error)
+        self.checks[(namespace, name)] = {
+            "apiVersion": "kuberik.com/v1alpha1",
+            "kind": "HealthCheck",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app": "app"}},
+            "spec": {"class": "external"},
+            "status": body,
+        }
+
+    def ocirepo(self, name: str, tag: str | None = "0.0.1", rollout: str = "app", **ref: str) -> None:
+        spec_ref = dict(ref)
+        if tag is not None:
+            spec_ref["tag"] = tag
+        self.ocirepos[name] = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "annotations": {"rollout.kuberik.com/rollout": rollout},
+            },
+            "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/app-manifests", "ref": spec_ref},
+        }
+
+    def kustomization(self, name: str, annotations: dict, substitute: dict | None = None) -> None:
+        spec: dict[str, Any] = {
+            "interval": "10m",
+            "path": "./",
+            "prune": True,
+            "sourceRef": {"kind": "OCIRepository", "name": "manifests"},
+        }
+        if substitute is not None:
+            spec["postBuild"] = {"substitute": substitute}
+        self.kustomizations[name] = {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": NS, "annotations": annotations},
+            "spec": spec,
+        }
+
+    def flux_applies(self) -> None:
+        """Flux catches up: the target objects now carry what was patched (as the API would)."""
+        import jsonpatch
+
+        for patch in self.actuator.sent:
+            store = {"OCIRepository": self.ocirepos, "Kustomization": self.kustomizations}.get(patch.kind)
+            if store is None or patch.name not in store:
+                continue
+            try:
+                store[patch.name] = jsonpatch.apply_patch(store[patch.name], list(patch.ops))
+            except jsonpatch.JsonPatchTestFailed:
+                pass
+        self.actuator.sent.clear()
+
+    # --- the wire --------------------------------------------------------------------
+    def rollout(self) -> dict:
+        return {
+            "apiVersion": "kuberik.com/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {
+                "name": self.name,
+                "namespace": NS,
+                "generation": self.generation,
+                "annotations": dict(self.annotations),
+            },
+            "spec": copy.deepcopy(self.spec),
+            "status": copy.deepcopy(self.status),
+        }
+
+    def request(self) -> dict:
+        related: dict[str, dict] = {
+            "ImagePolicy.image.toolkit.fluxcd.io/v1": {f"{NS}/app": self.policy} if self.policy else {},
+            "RolloutGate.kuberik.com/v1alpha1": {f"{NS}/{k}": v for k, v in self.gates.items()},
+            "HealthCheck.kuberik.com/v1alpha1": {f"{ns}/{n}": v for (ns, n), v in self.checks.items()},
+            "OCIRepository.source.toolkit.fluxcd.io/v1": {f"{NS}/{k}": v for k, v in self.ocirepos.items()},
+            "Kustomization.kustomize.toolkit.fluxcd.io/v1": {
+                f"{NS}/{k}": v for k, v in self.kustomizations.items()
+            },
+            **self.extra_related,
+        }
+        return {
+            "controller": {"metadata": {"name": "rollouts.kuberik.com"}},
+            "parent": self.rollout(),
+            "children": {},
+            "related": copy.deepcopy(related),
+            "finalizing": False,
+        }
+
+    def post(self, body: Any, path: str = "/rollout/sync") -> Any:
+        if self._client is None:
+            self._client = create_app(clock=lambda: self.now, actuator=self.actuator).test_client()
+        return self._client.post(path, json=body)
+
+    def sync(self, check_fixed_point: bool = True) -> dict:
+        response = self.post(self.request())
+        assert response.status_code == 200, response.get_data(as_text=True)
+        body = response.get_json()
+        assert set(body) == {"status", "children", "resyncAfterSeconds"}
+        assert body["children"] == []
+        assert body["resyncAfterSeconds"] > 0
+        problems = errors_of(validator("Rollout", part="status"), body["status"])
+        assert not problems, problems
+        self.status = body["status"]
+        self.last = body
+        if check_fixed_point:
+            sent_before = len(self.actuator.sent)
+            again = self.post(self.request()).get_json()
+            assert again["status"] == body["status"], "status is not a fixed point"
+            assert again["resyncAfterSeconds"] == body["resyncAfterSeconds"]
+            del self.actuator.sent[sent_before:]  # the replay's patches are the same ones again
+        return self.status
+
+    # --- reading status --------------------------------------------------------------
+    @property
+    def history(self) -> list[dict]:
+        return self.status.get("history", [])
+
+    @property
+    def deployed(self) -> str | None:
+        return self.history[0]["version"]["tag"] if self.history else None
+
+    @property
+    def bake(self) -> str | None:
+        return self.history[0].get("bakeStatus") if self.history else None
+
+    def condition(self, type_: str) -> tuple[str, str]:
+        cond = get_condition(self.status.get("conditions"), type_)
+        assert cond is not None, f"no {type_} condition"
+        return cond["status"], cond["reason"]
+
+    def message(self, type_: str) -> str:
+        cond = get_condition(self.status.get("conditions"), type_)
+        assert cond is not None
+        return cond["message"]
