@@ -7,6 +7,7 @@ status, the same objects and clock returns the identical response), then persist
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -161,10 +162,8 @@ class World:
             store = {"OCIRepository": self.ocirepos, "Kustomization": self.kustomizations}.get(patch.kind)
             if store is None or patch.name not in store:
                 continue
-            try:
+            with contextlib.suppress(jsonpatch.JsonPatchTestFailed):  # a conflict, as a 422 would be
                 store[patch.name] = jsonpatch.apply_patch(store[patch.name], list(patch.ops))
-            except jsonpatch.JsonPatchTestFailed:
-                pass
         self.actuator.sent.clear()
 
     # --- the wire --------------------------------------------------------------------

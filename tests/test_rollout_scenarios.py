@@ -5,6 +5,8 @@ Every `world.sync()` also checks the response shape, the CRD status schema and t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.rollout_world import NS, T0, World, ts
@@ -378,7 +380,7 @@ def test_bypass_reports_bypassed_gates_while_waiting():
 
 def baking_world() -> World:
     world = World(spec={"releasesImagePolicy": {"name": "app"}, **BAKE})
-    world.check("smoke", "Healthy", changed=T0 - __import__("datetime").timedelta(hours=1))
+    world.check("smoke", "Healthy", changed=T0 - timedelta(hours=1))
     world.release("1.0.0")
     world.sync()
     return world
@@ -426,7 +428,7 @@ def test_bake_fails_on_error_at_the_cutoff():
 
 def test_old_errors_are_ignored():
     world = World(spec={"releasesImagePolicy": {"name": "app"}, **BAKE})
-    world.check("smoke", "Healthy", changed=T0, error=T0 - __import__("datetime").timedelta(seconds=1))
+    world.check("smoke", "Healthy", changed=T0, error=T0 - timedelta(seconds=1))
     world.release("1.0.0")
     world.sync()
     assert world.bake == "InProgress"
@@ -577,7 +579,7 @@ def failed_world() -> World:
 def test_retry_reruns_the_bake():
     world = failed_world()
     world.advance(minutes=5)
-    world.check("smoke", "Healthy", changed=world.now - __import__("datetime").timedelta(minutes=1), error=T0)
+    world.check("smoke", "Healthy", changed=world.now - timedelta(minutes=1), error=T0)
     world.annotations = {"rollout.kuberik.com/retry": "1"}
     world.sync()
     entry = world.history[0]
@@ -609,9 +611,7 @@ def test_unblock_failed_allows_next_deploy_in_recovery_mode():
     # in recovery mode the still-present error before the bake starts is ignored
     assert world.bake == "Deploying"
     world.advance(minutes=1)
-    world.check(
-        "smoke", "Healthy", changed=world.now, error=world.now - __import__("datetime").timedelta(seconds=30)
-    )
+    world.check("smoke", "Healthy", changed=world.now, error=world.now - timedelta(seconds=30))
     world.sync()
     assert world.bake == "InProgress"
 
