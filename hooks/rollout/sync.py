@@ -370,14 +370,16 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
     return ev
 
 
-def finish(ev: Evaluation, outcomes: list[PatchOutcome], now: datetime) -> tuple[dict, float]:
+def finish(
+    ev: Evaluation, outcomes: list[PatchOutcome], now: datetime, dry_run: bool = False
+) -> tuple[dict, float]:
     """Fold the actuation outcomes into the status; compute the resync delay."""
     ev.log["patches"] = [o.result for o in outcomes]
     if ev.log.get("decision") == "invalid-spec":
         return ev.status, DEFAULT_UPDATE_INTERVAL.total_seconds()
     target_outcomes = outcomes[: len(ev.target_patches)]
     entries = targets.apply_outcomes(
-        ev.target_entries, ev.target_patches, target_outcomes, ev.previous.get("targets"), now
+        ev.target_entries, ev.target_patches, target_outcomes, ev.previous.get("targets"), now, dry_run
     )
     status = ev.status
     conditions: dict[str, dict] = status["conditions"]
@@ -425,6 +427,7 @@ def sync(body: Any, ctx: Any) -> dict:
     ev = evaluate(req, ctx.now)
     patches = ev.patches if ev.log.get("decision") != "invalid-spec" else []
     outcomes = ctx.actuator.apply(patches) if patches else []
-    status, resync = finish(ev, outcomes, ctx.now)
+    dry_run = getattr(ctx.actuator, "mode", "apply") == "dry-run"
+    status, resync = finish(ev, outcomes, ctx.now, dry_run)
     ctx.log.update(ev.log)
     return composite_response(status, resync)

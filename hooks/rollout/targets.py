@@ -184,6 +184,7 @@ def apply_outcomes(
     outcomes: list[PatchOutcome],
     previous: Any,
     now: datetime,
+    dry_run: bool = False,
 ) -> list[dict]:
     """Final target entries once the patches were sent (or not).
 
@@ -203,8 +204,8 @@ def apply_outcomes(
         if outcome is not None and outcome.result == "error":
             since = failing_since.get(key) or format_time(now)
             entry.update(state=ERROR, message=outcome.message, errorSince=since)
-        elif outcome is not None and outcome.result == "dry-run":
-            entry["message"] = MSG_DRY_RUN
+        elif dry_run and entry["state"] == PENDING:
+            entry["message"] = MSG_DRY_RUN  # also before the patch is due: one stable text
         final.append(entry)
     return final
 
