@@ -1,0 +1,321 @@
+"""An in-process fake Kubernetes API server for actuator tests.
+
+Holds objects in memory keyed by REST path, answers GET and JSON Patch (applied with the
+`jsonpatch` library, 422 on a failed `test` or a missing path, like the real API server),
+records every request, and injects faults (status codes, delays, dropped connections).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jsonpatch
+
+from hooks.patchplan import RESOURCES
+
+JSON_PATCH = "application/json-patch+json"
+
+REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+}
+
+_PATH = re.compile(
+    r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)/(?P<name>[^/]+)$"
+)
+
+
+def path_for(kind: str, namespace: str, name: str) -> str:
+    """REST path of a namespaced object of one of the kinds the actuator patches."""
+    api_version, plural = RESOURCES[kind]
+    return f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the fake server saw it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    content_type: str | None
+    body: Any  # decoded JSON, or the raw text when it is not JSON, or None
+    authorization: str | None
+
+
+@dataclass
+class Fault:
+    path: str | None  # None: every path
+    status: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+    message: str | None = None
+    details: dict | None = None
+    remaining: int | None = None  # None: forever
+
+
+@dataclass
+class FakeKube:
+    """The fake API server. `token`, when set, is required as `Authorization: Bearer <token>`."""
+
+    token: str | None = None
+    objects: dict[str, dict] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> FakeKube:
+        fake = self
+
+        class Handler(_Handler):
+            kube = fake
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.block_on_close = False
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fakekube", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes delayed handlers
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # --- test helpers --------------------------------------------------------------------
+
+    def put(self, obj: dict) -> str:
+        """Store (a copy of) an object; returns its REST path."""
+        meta = obj.setdefault("metadata", {})
+        path = path_for(obj["kind"], meta["namespace"], meta["name"])
+        stored = copy.deepcopy(obj)
+        stored["metadata"].setdefault("resourceVersion", "1")
+        stored["metadata"].setdefault("generation", 1)
+        with self._lock:
+            self.objects[path] = stored
+        return path
+
+    def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        with self._lock:
+            obj = self.objects.get(path_for(kind, namespace, name))
+            return copy.deepcopy(obj)
+
+    def fail(
+        self,
+        status: int | None = None,
+        *,
+        path: str | None = None,
+        delay: float = 0.0,
+        drop: bool = False,
+        message: str | None = None,
+        details: dict | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Inject a fault for one REST path (or all): answer `status`, wait `delay` seconds
+        first, or `drop` the connection without answering; for `times` requests (or all)."""
+        with self._lock:
+            self.faults.append(Fault(path, status, delay, drop, message, details, times))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def patches(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "PATCH"]
+
+    # --- request handling (called from the server's threads) ----------------------------
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.path in (None, path) and fault.remaining != 0:
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    def _record(self, request: Recorded) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    kube: FakeKube
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real API server
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
+        pass
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        kube = self.kube
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        kube._record(
+            Recorded(
+                method=method,
+                path=url.path,
+                query=parse_qs(url.query),
+                content_type=self.headers.get("Content-Type"),
+                body=body,
+                authorization=self.headers.get("Authorization"),
+            )
+        )
+
+        fault = kube._take_fault(url.path)
+        if fault is not None:
+            if fault.delay and kube._stopping.wait(fault.delay):
+                return
+            if fault.drop:
+                self.close_connection = True
+                return
+            if fault.status is not None:
+                self._status(
+                    fault.status, fault.message or _default_message(fault.status, url.path), fault.details
+                )
+                return
+
+        if kube.token is not None and self.headers.get("Authorization") != f"Bearer {kube.token}":
+            self._status(401, "Unauthorized")
+            return
+        match = _PATH.match(url.path)
+        if match is None or method not in ("GET", "PATCH"):
+            self._status(405, f"{method} {url.path} is not supported by the fake API server")
+            return
+        with kube._lock:
+            current = copy.deepcopy(kube.objects.get(url.path))
+        if current is None:
+            self._status(404, f'{match["plural"]}.{match["group"]} "{match["name"]}" not found')
+            return
+        if method == "GET":
+            self._json(200, current)
+            return
+
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if content_type != JSON_PATCH:
+            self._status(
+                415,
+                f"the body of the request was in an unknown format - accepted media types: {JSON_PATCH}",
+            )
+            return
+        if not isinstance(body, list):
+            self._status(400, "json: cannot unmarshal the patch into a list of operations")
+            return
+        try:
+            patched = jsonpatch.JsonPatch(body).apply(current)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            # What the API server answers when a JSON Patch cannot be applied.
+            details = {"causes": [{"reason": "UnexpectedServerResponse", "message": str(exc)}]}
+            self._status(422, "the server rejected our request due to an error in our request", details)
+            return
+        meta = patched.setdefault("metadata", {})
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+        if patched.get("spec") != current.get("spec"):
+            meta["generation"] = int(meta.get("generation") or 0) + 1
+        with kube._lock:
+            # Apply only on top of what was read (no lost update between threads).
+            if kube.objects.get(url.path) != current:
+                conflict = True
+            else:
+                kube.objects[url.path] = patched
+                conflict = False
+        if conflict:
+            self._status(409, "Operation cannot be fulfilled: the object has been modified")
+            return
+        self._json(200, patched)
+
+    def _status(self, code: int, message: str, details: dict | None = None) -> None:
+        status: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": REASONS.get(code, "Unknown"),
+            "code": code,
+        }
+        if details is not None:
+            status["details"] = details
+        self._json(code, status)
+
+    def _json(self, code: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if code == 429:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _default_message(code: int, path: str) -> str:
+    match = _PATH.match(path)
+    if match is None:
+        return f"fake failure {code} on {path}"
+    what = f'{match["plural"]}.{match["group"]} "{match["name"]}"'
+    return {
+        401: "Unauthorized",
+        403: (
+            f'{what} is forbidden: User "system:serviceaccount:rollout-system:rollout-hooks" cannot patch '
+            f'resource "{match["plural"]}" in API group "{match["group"]}" in the namespace "{match["ns"]}"'
+        ),
+        404: f"{what} not found",
+        409: f"Operation cannot be fulfilled on {what}: the object has been modified",
+        429: "Too many requests, please try again later.",
+        500: "Internal error occurred: etcdserver: request timed out",
+    }.get(code, f"fake failure {code}")
