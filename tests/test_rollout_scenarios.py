@@ -655,3 +655,85 @@ def test_invalid_spec_keeps_status_and_names_the_field(change, field):
         if key != "conditions":
             assert world.status[key] == value, key
     assert world.actuator.sent == []
+
+
+def test_garbage_target_annotations_are_reported_not_patched():
+    world = World()
+    world.kustomization("no-var", {"rollout.kuberik.com/rollout": "app"}, {"VERSION": "0.1.0"})
+    world.kustomization("bad-var", {"rollout.kuberik.com/substitute.NOT A VAR.from": "app"}, {})
+    world.release("1.0.0")
+    world.sync()
+    world.sync()
+    states = {(t["name"], t["field"]): (t["state"], t["message"]) for t in world.status["targets"]}
+    assert states == {
+        ("bad-var", "spec.postBuild.substitute.NOT A VAR"): (
+            "Error",
+            "invalid substitute variable name 'NOT A VAR' in annotation",
+        ),
+        ("no-var", "spec.postBuild.substitute"): (
+            "Error",
+            "annotation rollout.kuberik.com/substitute is missing or empty",
+        ),
+    }
+    assert world.actuator.sent == []
+    assert world.condition("Ready") == ("False", "TargetsFailing")
+    assert world.deployed == "1.0.0", "the deployment itself is recorded"
+
+
+def test_unblock_failed_with_another_value_is_acknowledged_without_effect():
+    world = failed_world()
+    world.annotations = {"rollout.kuberik.com/unblock-failed": "yes"}
+    world.release("1.1.0")
+    world.sync()
+    assert world.deployed == "1.0.0"
+    assert world.status["acknowledgedAnnotations"] == {"rollout.kuberik.com/unblock-failed": "yes"}
+
+
+def test_customize_asks_for_the_related_objects_of_the_spec():
+    world = World(
+        spec={
+            "releasesImagePolicy": {"name": "app-releases"},
+            "healthCheckSelector": {
+                "selector": {"matchLabels": {"app": "app"}},
+                "namespaceSelector": {"matchLabels": {"team": "shop"}},
+            },
+        }
+    )
+    body = {"controller": {}, "parent": world.rollout()}
+    response = world.post(body, "/rollout/customize")
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "relatedResources": [
+            {
+                "apiVersion": "image.toolkit.fluxcd.io/v1",
+                "resource": "imagepolicies",
+                "namespace": NS,
+                "names": ["app-releases"],
+            },
+            {"apiVersion": "source.toolkit.fluxcd.io/v1", "resource": "ocirepositories", "namespace": NS},
+            {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "resource": "kustomizations", "namespace": NS},
+            {"apiVersion": "kuberik.com/v1alpha1", "resource": "rolloutgates", "namespace": NS},
+            {
+                "apiVersion": "kuberik.com/v1alpha1",
+                "resource": "healthchecks",
+                "labelSelector": {"matchLabels": {"app": "app"}},
+                "namespaceSelector": {"matchLabels": {"team": "shop"}},
+            },
+        ]
+    }
+    # the plain selector shape looks in the Rollout's namespace; an empty one asks for nothing
+    world.spec["healthCheckSelector"] = {"matchLabels": {"app": "app"}}
+    rules = world.post({"parent": world.rollout()}, "/rollout/customize").get_json()["relatedResources"]
+    assert rules[-1] == {
+        "apiVersion": "kuberik.com/v1alpha1",
+        "resource": "healthchecks",
+        "labelSelector": {"matchLabels": {"app": "app"}},
+    }
+    world.spec["healthCheckSelector"] = {}
+    rules = world.post({"parent": world.rollout()}, "/rollout/customize").get_json()["relatedResources"]
+    assert [r["resource"] for r in rules] == [
+        "imagepolicies",
+        "ocirepositories",
+        "kustomizations",
+        "rolloutgates",
+    ]
