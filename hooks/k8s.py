@@ -134,6 +134,10 @@ def get_condition(conditions: Any, type_: str) -> dict | None:
     return None
 
 
+#: metav1.Condition.message maxLength: a longer message would make the status write fail.
+CONDITION_MESSAGE_MAX = 32768
+
+
 def make_condition(
     previous: Any,
     type_: str,
@@ -149,6 +153,8 @@ def make_condition(
     transition = format_time(now)
     if old is not None and old.get("status") == status_text and parse_time(old.get("lastTransitionTime")):
         transition = old["lastTransitionTime"]
+    if len(message) > CONDITION_MESSAGE_MAX:  # e.g. a huge annotation value or check message
+        message = message[: CONDITION_MESSAGE_MAX - 3] + "..."
     cond = {
         "type": type_,
         "status": status_text,
