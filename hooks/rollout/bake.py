@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from hooks.k8s import format_time, parse_time
+from hooks.rollout.bounds import failed_checks
 from hooks.rollout.health import Check
 
 DEPLOYING = "Deploying"
@@ -47,7 +48,7 @@ def _not_ready_reason(check: Check, since: datetime) -> str:
 
 def _fail(entry: dict, message: str, failed: list[dict], now: datetime) -> dict:
     entry.update(bakeStatus=FAILED, bakeStatusMessage=message, bakeEndTime=format_time(now))
-    entry["failedHealthChecks"] = failed
+    entry["failedHealthChecks"] = failed_checks(failed)
     return entry
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from hooks.k8s import dig, format_time
 from hooks.rollout import bake
+from hooks.rollout.bounds import MESSAGE_CHARS, NAME_CHARS, cut
 
 SYSTEM = {"kind": "System", "name": "rollout-controller"}
 
@@ -62,10 +63,12 @@ def new_entry(
         "id": next_id(history),
         "version": dict(known) if known else {"tag": deploy.tag},
         "timestamp": format_time(now),
-        "message": deploy.text(),
-        "triggeredBy": {"kind": "User", "name": deploy.user}
-        if deploy.manual and deploy.user
-        else dict(SYSTEM),
+        "message": cut(deploy.text(), MESSAGE_CHARS),
+        "triggeredBy": (
+            {"kind": "User", "name": cut(deploy.user, NAME_CHARS)}
+            if deploy.manual and deploy.user
+            else dict(SYSTEM)
+        ),
     }
     if bake_configured:
         entry.update(bakeStatus=bake.DEPLOYING, bakeStatusMessage=bake.MSG_WAITING)

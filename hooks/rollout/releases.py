@@ -9,8 +9,7 @@ from typing import Any
 import semver
 
 from hooks.k8s import dig, format_time, meta, parse_time
-
-MAX_AVAILABLE_RELEASES = 1000
+from hooks.rollout.bounds import MAX_RELEASES, releases_within_budget
 
 
 @dataclass(frozen=True)
@@ -173,16 +172,37 @@ def bound(
     min_count: int,
     retention: timedelta,
     now: datetime,
+    announced: str | None = None,
 ) -> list[dict]:
-    """Keep the newest max(minCount, recent, since-oldest-in-history) entries, at most 1000."""
-    keep = min_count
-    cutoff = now - retention
-    recent = sum(1 for r in releases if (t := parse_time(r.get("discoveredAt"))) is not None and t >= cutoff)
-    keep = max(keep, recent)
+    """Keep the newest max(minCount, recent, since-oldest-in-history) entries.
+
+    Never more than 1000 entries nor more JSON than the releases' byte budget (bounds.py).
+    The release the ImagePolicy announces is always kept (dropping it would rediscover it
+    with a new discoveredAt on the next sync). Applied until nothing changes, so bounding the
+    result again keeps it as it is (the byte budget may drop the release that made the
+    history rule keep the older ones).
+    """
     deployed_tags = {dig(h, "version", "tag") for h in history if isinstance(h, dict)}
+    cutoff = now - retention
+    for _ in range(16):  # converges in two or three rounds; this is a safety net
+        kept = _bound_once(releases, deployed_tags, min_count, cutoff, announced)
+        if len(kept) == len(releases):
+            break
+        releases = kept
+    return releases
+
+
+def _bound_once(
+    releases: list[dict], deployed_tags: set, min_count: int, cutoff: datetime, announced: str | None
+) -> list[dict]:
+    recent = sum(1 for r in releases if (t := parse_time(r.get("discoveredAt"))) is not None and t >= cutoff)
+    keep = max(min_count, recent)
     for index, release in enumerate(releases):
         if release["tag"] in deployed_tags:
             keep = max(keep, len(releases) - index)
             break
-    keep = min(keep, MAX_AVAILABLE_RELEASES)
-    return releases[-keep:] if len(releases) > keep else releases
+    keep = min(keep, MAX_RELEASES)
+    kept = releases_within_budget(releases[-keep:] if len(releases) > keep else releases)
+    if announced is not None and len(kept) < len(releases) and all(r["tag"] != announced for r in kept):
+        kept = [r for r in releases if r["tag"] == announced] + kept[-(MAX_RELEASES - 1) :]
+    return kept

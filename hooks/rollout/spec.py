@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from hooks.k8s import dig, parse_duration, selector_is_empty, validate_selector
+from hooks.rollout.bounds import MAX_HISTORY
 
 DEFAULT_HISTORY_LIMIT = 10
 DEFAULT_UPDATE_INTERVAL = timedelta(minutes=5)
@@ -118,7 +119,8 @@ def parse_spec(rollout: dict) -> RolloutSpec:
     return RolloutSpec(
         image_policy=policy,
         wanted_version=wanted or None,
-        history_limit=_positive_int(spec, "versionHistoryLimit", DEFAULT_HISTORY_LIMIT),
+        # the CRD caps it at 100; objects stored before that are read as 100
+        history_limit=min(_positive_int(spec, "versionHistoryLimit", DEFAULT_HISTORY_LIMIT), MAX_HISTORY),
         update_interval=interval,
         bake_time=_duration(spec, "bakeTime"),
         deploy_timeout=_duration(spec, "deployTimeout"),

@@ -14,7 +14,7 @@ from typing import Any
 from hooks.k8s import annotations_of, get_condition, make_condition, meta
 from hooks.metacontroller import HookRequest, composite_response, parse_request
 from hooks.patchplan import PatchOutcome, PlannedPatch, remove_annotation_ops
-from hooks.rollout import bake, gates, health, history, releases, targets
+from hooks.rollout import bake, bounds, gates, health, history, releases, targets
 from hooks.rollout.annotations import (
     BYPASS_GATES,
     DEPLOY_MESSAGE,
@@ -74,6 +74,7 @@ class World:
 
 
 def _condition(ev: Evaluation, type_: str, status: bool, reason: str, message: str, now: datetime) -> dict:
+    message = bounds.cut(message, bounds.CONDITION_MESSAGE_CHARS)
     return make_condition(ev.previous.get("conditions"), type_, status, reason, message, now, ev.generation)
 
 
@@ -268,8 +269,23 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
     deployed = history.deployed_tag(hist)
     first = not hist
 
+    # 3.11 bounded releases. Candidates are reported from the bounded list: it is what the
+    # next sync starts from, so the status stays a fixed point when old releases are dropped.
+    bounded = releases.bound(
+        known,
+        hist,
+        min_count=spec.min_count,
+        retention=timedelta(days=spec.retention_days),
+        now=now,
+        announced=discovery.tag,
+    )
+    ordering = (
+        world.ordering if len(bounded) == len(known) else releases.order(bounded, discovery.semver_policy)
+    )
+    known = bounded
+
     # 3.10 annotations that are meaningless now are acknowledged
-    candidates = releases.candidates(world.ordering, deployed)
+    candidates = releases.candidates(ordering, deployed)
     if ann.fresh(BYPASS_GATES) is not None and ann.fresh(BYPASS_GATES) not in candidates:
         ann.acknowledge(BYPASS_GATES)
     head_state = hist[0].get("bakeStatus") if hist and isinstance(hist[0], dict) else None
@@ -305,10 +321,7 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
         else:
             recovery = (False, "Normal", "Bake failures are detected normally")
 
-    # 3.11 bounded releases, 4.1 targets
-    known = releases.bound(
-        known, hist, min_count=spec.min_count, retention=timedelta(days=spec.retention_days), now=now
-    )
+    # 4.1 targets
     plan = targets.plan(world.fields, deployed, persisted_deployed)
     ev.target_entries, ev.target_patches = plan.entries, plan.patches
     for key, value in ann.persisted_acknowledged(previous.get("acknowledgedAnnotations")).items():
@@ -356,10 +369,10 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
     ev.status.update(
         conditions=conditions,  # completed in finish()
         availableReleases=known,
-        releaseCandidates=candidates,
-        gatedReleaseCandidates=verdict.gated,
+        releaseCandidates=bounds.reported(candidates),
+        gatedReleaseCandidates=bounds.reported(verdict.gated),
         gates=verdict.summaries,
-        history=hist,
+        history=bounds.compact_history(hist),
         acknowledgedAnnotations=dict(sorted(ann.acknowledged.items())),
     )
     if hist and isinstance(hist[0], dict):
