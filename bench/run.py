@@ -1,0 +1,352 @@
+"""Benchmark of /rollout/sync: in-process and over HTTP through gunicorn, against the JSON floor.
+
+    .venv/bin/python bench/run.py          (or: make bench)
+    .venv/bin/python bench/run.py --quick  (smaller counts, for a quick look)
+
+Measures, for namespaces of 100 / 1,000 / 5,000 Flux objects (bench/payload.py):
+- floor: orjson.loads(body) + orjson.dumps(response), the least any JSON hook must spend;
+- direct: orjson.loads(body) + the handler + orjson.dumps(response);
+- flask: a POST through the Flask test client (the whole app, in-process);
+- http: gunicorn with gunicorn.conf.py (2 workers) on 127.0.0.1, driven by a small bounded load
+  generator (threads + http.client): latency p50/p90/p99 and throughput.
+
+Budgets (PASS/FAIL each; the exit code is non-zero when one fails):
+1. at 5,000 objects the in-process sync (flask) costs at most 2x the JSON floor;
+2. cost grows linearly: per-object cost at 5,000 within 1.5x of that at 1,000;
+3. the returned status stays under 256 KiB in the worst case (payload.worst_case_status_request);
+4. a worker's peak RSS, syncing the largest payload, stays under 200 MiB.
+
+Results go to bench/results/ (JSON and Markdown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import http.client
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from bench.payload import NOW, rollout_request, worst_case_status_request  # noqa: E402
+
+SIZES = (100, 1000, 5000)
+RESULTS = ROOT / "bench" / "results"
+KIB, MIB = 1024, 1024 * 1024
+
+
+class NullActuator:
+    """The bench measures the decision, not the API: nothing to patch is ever sent anywhere."""
+
+    mode = "dry-run"
+
+    def apply(self, patches: list) -> list:
+        from hooks.patchplan import PatchOutcome
+
+        return [PatchOutcome("dry-run", "dry-run") for _ in patches]
+
+
+def _median_ms(samples: list[float]) -> float:
+    return round(statistics.median(samples) * 1000, 2)
+
+
+def _timed(func: Any, repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        gc.collect()
+        started = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def in_process(size: int, repeat: int) -> dict:
+    from hooks.app import HookContext, create_app
+    from hooks.rollout.sync import sync
+
+    body = orjson.dumps(rollout_request(size))
+    actuator = NullActuator()
+    response = sync(orjson.loads(body), HookContext(now=NOW, actuator=actuator))
+    client = create_app(clock=lambda: NOW, actuator=actuator).test_client()
+    check = client.post("/rollout/sync", data=body, content_type="application/json")
+    assert check.status_code == 200, check.get_data(as_text=True)[:500]
+
+    def floor() -> None:
+        orjson.loads(body)
+        orjson.dumps(response)
+
+    def direct() -> None:
+        answer = sync(orjson.loads(body), HookContext(now=NOW, actuator=actuator))
+        orjson.dumps(answer)
+
+    def flask() -> None:
+        client.post("/rollout/sync", data=body, content_type="application/json")
+
+    return {
+        "objects": size,
+        "body_bytes": len(body),
+        "response_bytes": len(orjson.dumps(response)),
+        "floor_ms": _median_ms(_timed(floor, repeat)),
+        "direct_ms": _median_ms(_timed(direct, repeat)),
+        "flask_ms": _median_ms(_timed(flask, repeat)),
+    }
+
+
+# --- over HTTP through gunicorn ----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    env = dict(os.environ, ROLLOUT_ACTUATION="dry-run", LOG_LEVEL="warning", WEB_CONCURRENCY="2")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "hooks.app:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("gunicorn did not become ready within 20 s")
+
+
+def load(port: int, body: bytes, *, requests: int, threads: int, max_seconds: float) -> dict:
+    """Fire at most `requests` POSTs from `threads` threads, stopping after `max_seconds`."""
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    remaining = [requests]
+    stop_at = time.monotonic() + max_seconds
+
+    def worker() -> None:
+        nonlocal failures
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while True:
+            with lock:
+                if remaining[0] <= 0 or time.monotonic() > stop_at:
+                    break
+                remaining[0] -= 1
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/rollout/sync", body=body, headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            elapsed = time.perf_counter() - started
+            with lock:
+                if ok:
+                    latencies.append(elapsed)
+                else:
+                    failures += 1
+        conn.close()
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    wall = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return (
+            round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 1) if latencies else 0.0
+        )
+
+    return {
+        "requests": len(latencies),
+        "failures": failures,
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "throughput_rps": round(len(latencies) / wall, 1) if wall else 0.0,
+    }
+
+
+def over_http(sizes: tuple[int, ...], quick: bool) -> dict[int, dict]:
+    port = _free_port()
+    process = start_gunicorn(port)
+    try:
+        out = {}
+        for size in sizes:
+            body = orjson.dumps(rollout_request(size))
+            count = {100: 400, 1000: 150, 5000: 40}.get(size, 40) // (4 if quick else 1)
+            load(port, body, requests=4, threads=2, max_seconds=10)  # warm both workers
+            out[size] = load(port, body, requests=count, threads=4, max_seconds=20)
+        return out
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# --- status size and memory ----------------------------------------------------------------
+
+
+def worst_case_status() -> tuple[int, dict[str, int]]:
+    """Size of the worst-case returned status, in total and per field."""
+    from hooks.app import HookContext
+    from hooks.rollout.sync import sync
+
+    status = sync(worst_case_status_request(), HookContext(now=NOW, actuator=NullActuator()))["status"]
+    return len(orjson.dumps(status)), {k: len(orjson.dumps(v)) for k, v in status.items()}
+
+
+_MEMORY_PROBE = """
+import resource, sys
+sys.path.insert(0, sys.argv[2])
+from bench.payload import NOW
+from bench.run import NullActuator
+from hooks.app import create_app
+body = open(sys.argv[1], "rb").read()
+client = create_app(clock=lambda: NOW, actuator=NullActuator()).test_client()
+for _ in range(3):
+    assert client.post("/rollout/sync", data=body, content_type="application/json").status_code == 200
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def worker_peak_rss(size: int) -> int:
+    """Peak RSS (bytes) of a fresh process that loads the app and syncs the payload three times."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as handle:
+        handle.write(orjson.dumps(rollout_request(size)))
+        handle.flush()
+        out = subprocess.run(
+            [sys.executable, "-c", _MEMORY_PROBE, handle.name, str(ROOT)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env=dict(os.environ, ROLLOUT_ACTUATION="dry-run"),
+        )
+    return int(out.stdout.strip().splitlines()[-1]) * KIB  # ru_maxrss is in KiB on Linux
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def budgets(rows: dict[int, dict], status_bytes: int, rss: int) -> list[tuple[str, str, bool]]:
+    big, mid = rows[max(rows)], rows[1000] if 1000 in rows else rows[min(rows)]
+    ratio = big["flask_ms"] / big["floor_ms"]
+    per_big, per_mid = big["flask_ms"] / big["objects"], mid["flask_ms"] / mid["objects"]
+    growth = per_big / per_mid
+    return [
+        (
+            f"in-process sync at {big['objects']} objects <= 2x JSON floor",
+            f"{big['flask_ms']} ms vs floor {big['floor_ms']} ms = {ratio:.2f}x",
+            ratio <= 2.0,
+        ),
+        (
+            f"linear: per-object cost at {big['objects']} <= 1.5x that at {mid['objects']}",
+            f"{per_big * 1000:.2f} us vs {per_mid * 1000:.2f} us = {growth:.2f}x",
+            growth <= 1.5,
+        ),
+        ("worst-case status < 256 KiB", f"{status_bytes / KIB:.1f} KiB", status_bytes < 256 * KIB),
+        (f"worker peak RSS at {max(rows)} objects < 200 MiB", f"{rss / MIB:.1f} MiB", rss < 200 * MIB),
+    ]
+
+
+def markdown(rows: dict[int, dict], web: dict[int, dict], checks: list[tuple[str, str, bool]]) -> str:
+    lines = [
+        "| objects | request | floor (loads+dumps) | direct handler | Flask in-process "
+        "| HTTP p50 | HTTP p90 | HTTP p99 | HTTP throughput |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, row in sorted(rows.items()):
+        h = web.get(size, {})
+        lines.append(
+            f"| {size:,} | {row['body_bytes'] / MIB:.1f} MiB | {row['floor_ms']} ms | {row['direct_ms']} ms "
+            f"| {row['flask_ms']} ms | {h.get('p50_ms', '-')} ms | {h.get('p90_ms', '-')} ms "
+            f"| {h.get('p99_ms', '-')} ms | {h.get('throughput_rps', '-')} req/s |"
+        )
+    lines += ["", "| budget | measured | result |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {'PASS' if ok else 'FAIL'} |" for name, value, ok in checks]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and requests")
+    parser.add_argument("--no-http", action="store_true", help="skip the gunicorn measurement")
+    args = parser.parse_args(argv)
+    repeat = {100: 41, 1000: 21, 5000: 9} if not args.quick else {100: 9, 1000: 5, 5000: 3}
+
+    rows = {size: in_process(size, repeat[size]) for size in SIZES}
+    web = {} if args.no_http else over_http(SIZES, args.quick)
+    status_bytes, status_fields = worst_case_status()
+    rss = worker_peak_rss(max(SIZES))
+    checks = budgets(rows, status_bytes, rss)
+    table = markdown(rows, web, checks)
+    print(table)
+    largest = sorted(status_fields.items(), key=lambda kv: -kv[1])[:4]
+    print("\nworst-case status by field: " + ", ".join(f"{k} {v / KIB:.1f} KiB" for k, v in largest))
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    record = {
+        "when": stamp,
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "in_process": rows,
+        "http": web,
+        "worst_case_status_bytes": status_bytes,
+        "worst_case_status_field_bytes": status_fields,
+        "worker_peak_rss_bytes": rss,
+        "self_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB,
+        "budgets": [{"budget": n, "measured": v, "pass": ok} for n, v, ok in checks],
+    }
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(record, indent=2) + "\n")
+    (RESULTS / f"bench-{stamp}.md").write_text(table + "\n")
+    print(f"\nresults written to {RESULTS.relative_to(ROOT)}/bench-{stamp}.{{json,md}}")
+    return 0 if all(ok for _, _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
