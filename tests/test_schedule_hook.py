@@ -227,8 +227,9 @@ def test_invalid_schedule_keeps_status_and_gates(change, field):
     check_schema(response)
     assert response["children"] == first["children"]  # unchanged, none deleted, still passing
     status = response["status"]
-    for key in ("active", "activeRules", "nextTransition", "managedGates", "matchingRollouts"):
+    for key in ("active", "activeRules", "managedGates", "matchingRollouts"):
         assert status[key] == first["status"][key]
+    assert "nextTransition" not in status  # nothing changes until the spec is fixed (was 17:00, now past)
     cond = ready(response)
     assert (cond["status"], cond["reason"]) == ("False", "InvalidSchedule")
     assert cond["message"].startswith(field)

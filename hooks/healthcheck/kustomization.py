@@ -21,6 +21,9 @@ FAILED_READY_REASONS = frozenset(
     {"HealthCheckFailed", "ReconciliationFailed", "BuildFailed", "ArtifactFailed"}
 )
 
+#: Reason of `Reconciling=True` that Flux leaves after a failed attempt, until the retry starts.
+RETRY_REASON = "ProgressingWithRetry"
+
 HEALTHY, UNHEALTHY, PENDING = "Healthy", "Unhealthy", "Pending"
 
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -68,6 +71,31 @@ def _message(condition: Mapping, fallback: str) -> str:
     return text if isinstance(text, str) and text.strip() else fallback
 
 
+def _failed_attempt(conditions: object, generation: object, observed: object) -> bool:
+    """Flux finished an attempt at the current generation, and it failed.
+
+    kustomize-controller advances `status.observedGeneration` only on success and, after a
+    failure, keeps `Reconciling=True` with reason `ProgressingWithRetry` next to
+    `Ready=False/<failure>`; the Ready condition's own `observedGeneration` names the generation
+    that failed. Read literally, "generation lag or Reconciling ⇒ Pending" would never let a
+    failed new revision become Unhealthy, and its bake would never fail on the error.
+    """
+    ready = get_condition(conditions, "Ready")
+    if ready is None or ready.get("status") != "False" or ready.get("reason") not in FAILED_READY_REASONS:
+        return False
+    reconciling = get_condition(conditions, "Reconciling")
+    if (
+        reconciling is not None
+        and reconciling.get("status") == "True"
+        and reconciling.get("reason") != RETRY_REASON
+    ):
+        return False  # a new attempt is in flight
+    if not isinstance(generation, int):
+        return True
+    tried = ready.get("observedGeneration")
+    return tried == generation if isinstance(tried, int) else observed == generation
+
+
 def assess(kustomization: Mapping | None, namespace: str, name: str) -> Verdict:
     """The Kustomization's health, in SPEC order; never raises on malformed objects."""
     ref = f"Kustomization {namespace}/{name}"
@@ -77,13 +105,14 @@ def assess(kustomization: Mapping | None, namespace: str, name: str) -> Verdict:
         return Verdict(PENDING, f"{ref} is being deleted")
     generation = meta(kustomization).get("generation")
     observed = dig(kustomization, "status", "observedGeneration")
-    if isinstance(generation, int) and observed != generation:
+    conditions = dig(kustomization, "status", "conditions")
+    reconciling = get_condition(conditions, "Reconciling")
+    failed = _failed_attempt(conditions, generation, observed)
+    if isinstance(generation, int) and observed != generation and not failed:
         return Verdict(
             PENDING, f"{ref} has not reconciled generation {generation} yet (observed: {observed})"
         )
-    conditions = dig(kustomization, "status", "conditions")
-    reconciling = get_condition(conditions, "Reconciling")
-    if reconciling is not None and reconciling.get("status") == "True":
+    if reconciling is not None and reconciling.get("status") == "True" and not failed:
         return Verdict(PENDING, _message(reconciling, f"{ref} is reconciling"))
     stalled = get_condition(conditions, "Stalled")
     if stalled is not None and stalled.get("status") == "True":

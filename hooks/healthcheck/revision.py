@@ -43,16 +43,31 @@ def driven_substitutes(kustomization: Mapping, rollout_name: str) -> list[str]:
     return sorted(names)
 
 
-def source_repository(kustomization: Mapping, repositories: Iterable[Mapping]) -> Mapping | None:
-    """The OCIRepository the Kustomization's sourceRef names, when it was delivered."""
+def source_ref(kustomization: Mapping) -> tuple[str, str] | None:
+    """(namespace, name) of the Kustomization's OCIRepository source, if that is its source."""
     ref = dig(kustomization, "spec", "sourceRef")
-    if not isinstance(ref, Mapping) or ref.get("kind") != "OCIRepository":
+    if not isinstance(ref, Mapping) or ref.get("kind") != "OCIRepository" or not ref.get("name"):
         return None
-    namespace = ref.get("namespace") or object_key(kustomization)[0]
+    return (str(ref.get("namespace") or object_key(kustomization)[0]), str(ref["name"]))
+
+
+def drives_source(rollout: Mapping, source: tuple[str, str], repositories: Iterable[Mapping]) -> bool:
+    """Whether the Rollout drives the OCIRepository `source` (in the Rollout's namespace).
+
+    Known from the repository's annotation when it was delivered, else from the Rollout's own
+    status.targets, which also covers a source in another namespace than the Kustomization.
+    """
+    rollout_namespace, rollout_name = object_key(rollout)
+    if source[0] != rollout_namespace:
+        return False
     for repository in repositories:
-        if object_key(repository) == (namespace, ref.get("name")):
-            return repository
-    return None
+        if object_key(repository) == source:
+            return annotations_of(repository).get(ROLLOUT_ANNOTATION) == rollout_name
+    targets = dig(rollout, "status", "targets")
+    return isinstance(targets, list) and any(
+        isinstance(t, Mapping) and t.get("kind") == "OCIRepository" and t.get("name") == source[1]
+        for t in targets
+    )
 
 
 def awaited_tag(
@@ -62,19 +77,22 @@ def awaited_tag(
     namespace = object_key(kustomization)[0]
     substitutes = dig(kustomization, "spec", "postBuild", "substitute")
     substitutes = substitutes if isinstance(substitutes, Mapping) else {}
-    repository = source_repository(kustomization, repositories)
+    repositories = list(repositories)
+    source = source_ref(kustomization)
     applied = dig(kustomization, "status", "lastAppliedRevision")
     for rollout in sorted(rollouts, key=object_key):
         rollout_namespace, rollout_name = object_key(rollout)
         tag = deployed_tag(rollout)
-        if tag is None or rollout_namespace != namespace:
-            continue  # a Rollout only drives Flux objects of its own namespace
-        if any(substitutes.get(var) != tag for var in driven_substitutes(kustomization, rollout_name)):
+        if tag is None:
+            continue
+        # a Rollout only drives Flux objects of its own namespace
+        if rollout_namespace == namespace and any(
+            substitutes.get(var) != tag for var in driven_substitutes(kustomization, rollout_name)
+        ):
             return tag
         if (
-            repository is not None
-            and object_key(repository)[0] == rollout_namespace
-            and annotations_of(repository).get(ROLLOUT_ANNOTATION) == rollout_name
+            source is not None
+            and drives_source(rollout, source, repositories)
             and not (isinstance(applied, str) and applied.startswith(f"{tag}@"))
         ):
             return tag

@@ -127,8 +127,10 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
         rollout_selector = _selector(spec, "rolloutSelector", required=True)
         namespace_selector = _selector(spec, "namespaceSelector", required=False) if cluster else None
     except ScheduleError as exc:
-        # Keep the last known state: status as it was, gates exactly as they were applied.
-        status = dict(previous)
+        # Keep the last known state: status as it was, gates exactly as they were applied. Only
+        # nextTransition goes: nothing changes until the spec is fixed, and the old instant would
+        # soon lie in the past (SPEC §6: always in the future, none => unset).
+        status = {key: value for key, value in previous.items() if key != "nextTransition"}
         status["conditions"] = [
             make_condition(
                 previous.get("conditions"), "Ready", False, "InvalidSchedule", str(exc), now, generation
