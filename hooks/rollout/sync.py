@@ -97,8 +97,8 @@ def _choose(world: World, hist: list, unhealthy: str | None) -> tuple[history.De
     deployed = history.deployed_tag(hist)
     first = not hist
     if spec.wanted_version:
-        if ann.fresh(FORCE_DEPLOY):
-            ann.acknowledge(FORCE_DEPLOY)  # meaningless while pinned
+        if ann.fresh(FORCE_DEPLOY) is not None:
+            ann.acknowledge(FORCE_DEPLOY)  # meaningless while pinned (also an empty value)
         if spec.wanted_version == deployed:
             return None, "up-to-date"
         return history.Deploy(
@@ -308,9 +308,11 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
     elif world.unhealthy is not None and not exempt:
         blocked = _condition(ev, "DeploymentBlocked", True, "UnhealthyHealthChecks", world.unhealthy, now)
     else:
-        blocked = _condition(
-            ev, "DeploymentBlocked", False, "HealthChecksHealthy", "No selected HealthCheck is unhealthy", now
-        )
+        text = "No selected HealthCheck is unhealthy"
+        if world.unhealthy is not None:  # the exception applies: say so rather than "healthy"
+            why = "first deployment" if first else f"{UNBLOCK_FAILED} requested"
+            text = f"{world.unhealthy} (ignored: {why})"
+        blocked = _condition(ev, "DeploymentBlocked", False, "HealthChecksHealthy", text, now)
     if recovery is None:
         if old_recovery is not None:
             recovery = (
@@ -358,6 +360,8 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
         message = f"Release {deployed} deployed. {head.get('bakeStatusMessage', '')}".strip()
         if head_state == bake.FAILED:
             ev.ready = (False, "BakeFailed", head.get("bakeStatusMessage") or "Bake failed")
+        elif decision == "no-releases":  # SPEC §3.3: an unpinned Rollout that knows no release
+            ev.ready = (False, "NoReleasesAvailable", f"No releases are known yet. {message}")
         elif head_state == bake.SUCCEEDED and head.get("bakeStatusMessage") == bake.MSG_SUCCEEDED:
             ev.ready = (True, "BakeSucceeded", message)
         else:
