@@ -10,18 +10,19 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from hooks.k8s import dig, format_time, parse_time
+from hooks.rollout import bake
 
 RESET_MESSAGE = "Health check reset due to new deployment"
 
 
 def deployment_cutoff(rollout: Mapping) -> datetime | None:
-    """max(timestamp, lastRetryTimestamp) of history[0]; None when nothing was deployed."""
+    """The cutoff of the Rollout's deployed entry (bake.cutoff); None when nothing was deployed."""
     history = dig(rollout, "status", "history")
     if not isinstance(history, list) or not history or not isinstance(history[0], Mapping):
         return None
-    times = [parse_time(history[0].get(key)) for key in ("timestamp", "lastRetryTimestamp")]
-    known = [moment for moment in times if moment is not None]
-    return max(known) if known else None
+    if all(parse_time(history[0].get(key)) is None for key in ("timestamp", "lastRetryTimestamp")):
+        return None
+    return bake.cutoff(history[0])
 
 
 def latest_cutoff(rollouts: Iterable[Mapping]) -> datetime | None:

@@ -9,38 +9,18 @@ applied revision is `<tag>@<digest>`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 
 from hooks.healthcheck.selection import object_key
 from hooks.k8s import annotations_of, dig
-
-ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
-SUBSTITUTE_ANNOTATION = "rollout.kuberik.com/substitute"
-_SUBSTITUTE_FROM = re.compile(r"^rollout\.kuberik\.com/substitute\.(.+)\.from$")
+from hooks.rollout import history
+from hooks.rollout.targets import ROLLOUT_ANNOTATION, driven_substitutes
 
 
 def deployed_tag(rollout: Mapping) -> str | None:
-    """status.history[0].version.tag, None when nothing was deployed."""
-    history = dig(rollout, "status", "history")
-    if not isinstance(history, list) or not history:
-        return None
-    tag = dig(history[0], "version", "tag")
-    return tag if isinstance(tag, str) and tag else None
-
-
-def driven_substitutes(kustomization: Mapping, rollout_name: str) -> list[str]:
-    """The postBuild.substitute variables the Rollout drives (both annotation formats), sorted."""
-    annotations = annotations_of(kustomization)
-    names: set[str] = set()
-    variable = annotations.get(SUBSTITUTE_ANNOTATION)
-    if annotations.get(ROLLOUT_ANNOTATION) == rollout_name and isinstance(variable, str) and variable.strip():
-        names.add(variable.strip())
-    for key, value in annotations.items():
-        match = _SUBSTITUTE_FROM.match(key)
-        if match and value == rollout_name:
-            names.add(match.group(1))
-    return sorted(names)
+    """The Rollout's deployed version (history.deployed_tag); None when nothing was deployed."""
+    entries = dig(rollout, "status", "history")
+    return history.deployed_tag(entries) or None if isinstance(entries, list) else None
 
 
 def source_ref(kustomization: Mapping) -> tuple[str, str] | None:
@@ -87,7 +67,8 @@ def awaited_tag(
             continue
         # a Rollout only drives Flux objects of its own namespace
         if rollout_namespace == namespace and any(
-            substitutes.get(var) != tag for var in driven_substitutes(kustomization, rollout_name)
+            substitutes.get(var) != tag
+            for var in driven_substitutes(annotations_of(kustomization), rollout_name)
         ):
             return tag
         if (

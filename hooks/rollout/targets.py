@@ -7,6 +7,7 @@ are out of sync and which guarded patches would fix them. The actuator sends the
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,6 +86,23 @@ def _substitute_field(obj: dict, name: str, variable: str) -> TargetField:
     )
 
 
+def driven_substitutes(annotations: Mapping[str, Any], rollout: str) -> list[str]:
+    """The postBuild.substitute variables a Kustomization's annotations bind to `rollout`.
+
+    Both formats: `rollout` + `substitute: VAR`, and `substitute.<VAR>.from: <rollout>`.
+    Names are returned as written (validated by the caller), without repeats.
+    """
+    variables: list[str] = []
+    variable = annotations.get(SUBSTITUTE_ANNOTATION)
+    if annotations.get(ROLLOUT_ANNOTATION) == rollout and isinstance(variable, str) and variable.strip():
+        variables.append(variable.strip())
+    for key, value in annotations.items():
+        match = _FROM_ANNOTATION.match(key)
+        if match and value == rollout and match.group(1) not in variables:
+            variables.append(match.group(1))
+    return variables
+
+
 def find(
     ocirepositories: list[dict], kustomizations: list[dict], rollout: str, namespace: str
 ) -> list[TargetField]:
@@ -106,12 +124,9 @@ def find(
         if not isinstance(name, str) or md.get("namespace", namespace) != namespace:
             continue
         notes = annotations_of(obj)
-        variables = []
         if notes.get(ROLLOUT_ANNOTATION) == rollout:
             variable = notes.get(SUBSTITUTE_ANNOTATION)
-            if isinstance(variable, str) and variable.strip():
-                variables.append(variable.strip())
-            else:
+            if not (isinstance(variable, str) and variable.strip()):
                 fields[("Kustomization", name, "spec.postBuild.substitute")] = TargetField(
                     "Kustomization",
                     name,
@@ -121,11 +136,7 @@ def find(
                     obj,
                     (ERROR, f"annotation {SUBSTITUTE_ANNOTATION} is missing or empty"),
                 )
-        for key, value in notes.items():
-            match = _FROM_ANNOTATION.match(key)
-            if match and value == rollout:
-                variables.append(match.group(1))
-        for variable in variables:
+        for variable in driven_substitutes(notes, rollout):
             target = _substitute_field(obj, name, variable)
             fields[target.key] = target
     return [fields[k] for k in sorted(fields)]
