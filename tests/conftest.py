@@ -6,12 +6,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, settings
 
-from tests.fakekube import FakeKube
-
-FAKE_TOKEN = "fake-token-for-tests"
+from tests.fakekube import FAKE_TOKEN, FakeKube, write_kubeconfig
 
 #: Environment that would steer the Kubernetes client elsewhere (a real cluster, a proxy).
 _FOREIGN_ENV = (
@@ -29,16 +26,7 @@ def fake_kube(tmp_path, monkeypatch) -> Iterator[FakeKube]:
     for name in _FOREIGN_ENV:
         monkeypatch.delenv(name, raising=False)
     server = FakeKube(token=FAKE_TOKEN).start()
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "fake", "cluster": {"server": server.url}}],
-        "users": [{"name": "hooks", "user": {"token": FAKE_TOKEN}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "hooks"}}],
-        "current-context": "fake",
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
+    path = write_kubeconfig(tmp_path / "kubeconfig", server.url)
     monkeypatch.setenv("KUBECONFIG", str(path))
     try:
         yield server

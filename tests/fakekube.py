@@ -13,10 +13,12 @@ import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jsonpatch
+import yaml
 
 from hooks.patchplan import RESOURCES
 
@@ -39,6 +41,23 @@ REASONS = {
 _PATH = re.compile(
     r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)/(?P<name>[^/]+)$"
 )
+
+
+FAKE_TOKEN = "fake-token-for-tests"
+
+
+def write_kubeconfig(path: Path, server: str, token: str = FAKE_TOKEN) -> Path:
+    """A kubeconfig with one cluster and one token user, as the actuator's discovery reads it."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": server}}],
+        "users": [{"name": "hooks", "user": {"token": token}}],
+        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "hooks"}}],
+        "current-context": "fake",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def path_for(kind: str, namespace: str, name: str) -> str:

@@ -12,13 +12,11 @@ import time
 
 import httpx2
 import pytest
-import yaml
 
 from hooks.actuator import CONFLICT_MESSAGE, Actuator, outcome_for_exception
 from hooks.logjson import JsonFormatter
 from hooks.patchplan import PatchOutcome, PlannedPatch, plan_fields, remove_annotation_ops, set_ops
-from tests.conftest import FAKE_TOKEN
-from tests.fakekube import FakeKube, path_for
+from tests.fakekube import FAKE_TOKEN, FakeKube, path_for, write_kubeconfig
 
 TAG = ["spec", "ref", "tag"]
 SUBSTITUTE = ["spec", "postBuild", "substitute"]
@@ -86,19 +84,6 @@ def hooks_logs_reach_caplog(monkeypatch):
 
 def actuation_records(caplog) -> list[logging.LogRecord]:
     return [r for r in caplog.records if "actuation" in getattr(r, "fields", {})]
-
-
-def write_kubeconfig(path, server: str, token: str = FAKE_TOKEN):
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "clusters": [{"name": "c", "cluster": {"server": server}}],
-                "users": [{"name": "u", "user": {"token": token}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
 
 
 # --- applying ------------------------------------------------------------------------------

@@ -19,14 +19,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import yaml
 
 from hooks.actuator import Actuator
 from hooks.app import create_app
 from hooks.k8s import get_condition
-from tests.conftest import FAKE_TOKEN
 from tests.crd_schema import errors_of, validator
-from tests.fakekube import FakeKube
+from tests.fakekube import FakeKube, write_kubeconfig
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NS = "shop"
@@ -307,16 +305,7 @@ def test_connection_refused_is_an_error(cluster, tmp_path, monkeypatch):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "hooks", "user": {"token": FAKE_TOKEN}}],
-        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "hooks"}}],
-        "current-context": "gone",
-    }
-    path = tmp_path / "refused-kubeconfig"
-    path.write_text(yaml.safe_dump(config))
+    path = write_kubeconfig(tmp_path / "refused-kubeconfig", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("KUBECONFIG", str(path))
     cluster.actuator.close()
     cluster.actuator = Actuator.from_env(os.environ)

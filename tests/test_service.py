@@ -31,7 +31,7 @@ NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 TOKEN = "tok-3f9a1c7e5d"
 
 
-class RecordingActuator:
+class UnusedActuator:
     """Stands in for the actuator; the service itself never calls it."""
 
 
@@ -78,7 +78,7 @@ EXTRA = {"/test/echo": echo, "/test/boom": boom, "/test/not-a-dict": not_a_dict}
 def make_client(environ: dict[str, str] | None = None, extra: dict | None = None) -> Any:
     app = create_app(
         clock=lambda: NOW,
-        actuator=RecordingActuator(),
+        actuator=UnusedActuator(),
         extra_hooks={**EXTRA, **(extra or {})},
         environ=environ if environ is not None else {},
     )
@@ -151,7 +151,7 @@ def test_missing_handler_module_fails_loudly(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setitem(app_module.HOOKS, "/broken/sync", "hooks.does_not_exist:sync")
     with pytest.raises(app_module.HookLoadError, match="/broken/sync"):
-        create_app(actuator=RecordingActuator(), environ={})
+        create_app(actuator=UnusedActuator(), environ={})
 
 
 def test_module_import_builds_nothing_until_app_is_used() -> None:
