@@ -48,6 +48,7 @@ class Evaluation:
     target_patches: list[PlannedPatch] = field(default_factory=list)
     annotation_patches: list[PlannedPatch] = field(default_factory=list)
     ready: tuple[bool, str, str] | None = None  # Ready when no target fails
+    invalid: bool = False  # SPEC §3.1: the status is kept as it was, nothing is planned
     wake_at: list[datetime] = field(default_factory=list)
     interval: timedelta = DEFAULT_UPDATE_INTERVAL
     log: dict = field(default_factory=dict)
@@ -191,6 +192,7 @@ def _invalid(ev: Evaluation, error: InvalidSpec, now: datetime) -> Evaluation:
     ready = _condition(ev, "Ready", False, "InvalidSpec", str(error), now)
     status["conditions"] = _merge_conditions(ev.previous.get("conditions"), {"Ready": ready})
     ev.status = status
+    ev.invalid = True
     ev.log["decision"] = "invalid-spec"
     return ev
 
@@ -392,7 +394,7 @@ def finish(
 ) -> tuple[dict, float]:
     """Fold the actuation outcomes into the status; compute the resync delay."""
     ev.log["patches"] = [o.result for o in outcomes]
-    if ev.log.get("decision") == "invalid-spec":
+    if ev.invalid:
         return ev.status, DEFAULT_UPDATE_INTERVAL.total_seconds()
     target_outcomes = outcomes[: len(ev.target_patches)]
     entries = targets.apply_outcomes(
@@ -442,8 +444,7 @@ def sync(body: Any, ctx: Any) -> dict:
     """POST /rollout/sync."""
     req = parse_request(body)
     ev = evaluate(req, ctx.now)
-    patches = ev.patches if ev.log.get("decision") != "invalid-spec" else []
-    outcomes = ctx.actuator.apply(patches) if patches else []
+    outcomes = ctx.actuator.apply(ev.patches) if ev.patches else []  # none for an invalid spec
     dry_run = getattr(ctx.actuator, "mode", "apply") == "dry-run"
     status, resync = finish(ev, outcomes, ctx.now, dry_run)
     ctx.log.update(ev.log)
