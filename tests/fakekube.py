@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import jsonpatch
 import yaml
 
-from hooks.patchplan import RESOURCES
+from hooks.patchplan import RESOURCES as PATCHABLE
 
 JSON_PATCH = "application/json-patch+json"
 
@@ -58,6 +58,11 @@ def write_kubeconfig(path: Path, server: str, token: str = FAKE_TOKEN) -> Path:
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+#: What the fake server stores: the kinds the actuator patches, and the Rollout (which tests read
+#: back to check that nothing ever writes it).
+RESOURCES = {**PATCHABLE, "Rollout": ("kuberik.com/v1alpha1", "rollouts")}
 
 
 def path_for(kind: str, namespace: str, name: str) -> str:

@@ -133,6 +133,20 @@ def flux_reconciles(cluster: Cluster, clock: Clock, tag: str) -> None:
     ]
 
 
+def ran_0_9_0() -> dict:
+    """The Rollout already deployed and baked 0.9.0 (an empty history would adopt it, SPEC §3.3a)."""
+    entry = {
+        "id": 1,
+        "version": {"tag": "0.9.0"},
+        "timestamp": at(-3600),
+        "message": "Automatic deployment",
+        "trigger": "Automatic",
+        "bakeStatus": "Succeeded",
+        "bakeStatusMessage": "Bake completed successfully.",
+    }
+    return {"availableReleases": [{"tag": "0.9.0", "discoveredAt": at(-3600)}], "history": [entry]}
+
+
 def deploy_head(cluster: Cluster) -> dict:
     return cluster.get("Rollout", "web")["status"]["history"][0]
 
@@ -167,6 +181,7 @@ def test_deploy_reset_catch_up_healthy_bake():
                 "bakeTime": "10m",
                 "healthCheckSelector": {"matchLabels": {"app": "web"}},
             },
+            "status": ran_0_9_0(),
         },
     )
     client = create_app(clock=clock, actuator=cluster).test_client()
@@ -255,6 +270,7 @@ def test_failure_after_deploy_fails_the_bake():
                 "bakeTime": "10m",
                 "healthCheckSelector": {"matchLabels": {"app": "web"}},
             },
+            "status": ran_0_9_0(),
         },
     )
     client = create_app(clock=clock, actuator=cluster).test_client()
