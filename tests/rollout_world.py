@@ -49,7 +49,8 @@ class World:
     status: dict = field(default_factory=dict)
     generation: int = 1
     policy: dict | None = None
-    semver_policy: bool = True
+    semver_policy: bool = True  # False: an alphabetical policy
+    policy_spec: dict | None = None  # replaces spec.policy (and may add filterTags)
     gates: dict = field(default_factory=dict)
     checks: dict = field(default_factory=dict)
     ocirepos: dict = field(default_factory=dict)
@@ -69,12 +70,35 @@ class World:
         policy_spec["policy"] = (
             {"semver": {"range": ">=0.0.0-0"}} if self.semver_policy else {"alphabetical": {}}
         )
+        if self.policy_spec is not None:
+            policy_spec.update(copy.deepcopy(self.policy_spec))
         self.policy = {
             "apiVersion": "image.toolkit.fluxcd.io/v1",
             "kind": "ImagePolicy",
             "metadata": {"name": "app", "namespace": NS},
             "spec": policy_spec,
             "status": {"latestRef": ref},
+        }
+
+    def ran(self, tag: str, ago: timedelta = timedelta(hours=1)) -> None:
+        """The Rollout already deployed and baked `tag` (a persisted history, not an adoption)."""
+        moment = ts(self.now - ago)
+        self.status = {
+            "availableReleases": [{"tag": tag, "discoveredAt": moment}],
+            "history": [
+                {
+                    "id": 1,
+                    "version": {"tag": tag, "discoveredAt": moment},
+                    "timestamp": moment,
+                    "message": "Automatic deployment",
+                    "trigger": "Automatic",
+                    "triggeredBy": {"kind": "System", "name": "rollout-controller"},
+                    "bakeStatus": "Succeeded",
+                    "bakeStatusMessage": "Bake completed successfully.",
+                    "bakeStartTime": moment,
+                    "bakeEndTime": moment,
+                }
+            ],
         }
 
     def advance(self, **delta: float) -> None:
