@@ -123,9 +123,7 @@ def image_policy(tag: str, name: str = ROLLOUT, *, ordering: str = "semver") -> 
         "status": {
             "observedGeneration": 1,
             "latestRef": {"name": "ghcr.io/acme/app", "tag": tag, "digest": digest(f"app:{tag}")},
-            "conditions": [
-                _cond("Ready", "True", "Succeeded", resolved, 1, T0)
-            ],
+            "conditions": [_cond("Ready", "True", "Succeeded", resolved, 1, T0)],
         },
     }
 
