@@ -11,6 +11,7 @@ from hooks.rollout.targets import TargetField
 
 def adoptable(fields: list[TargetField], ordering: Ordering, known: frozenset[str]) -> str | None:
     """The value every driven field carries, when it is one known (or semver-ordered) release."""
+    fields = [f for f in fields if not f.readonly]  # read-only entries report, they carry nothing
     if not fields or any(f.problem is not None or not f.observed for f in fields):
         return None
     values = {f.observed for f in fields}

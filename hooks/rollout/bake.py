@@ -15,7 +15,7 @@ from typing import Any
 
 from hooks.api.rollout import BakeStatus
 from hooks.k8s import format_time, parse_time
-from hooks.rollout.bounds import failed_checks
+from hooks.rollout.bounds import MESSAGE_CHARS, cut, failed_checks
 from hooks.rollout.health import Check
 
 DEPLOYING = BakeStatus.DEPLOYING.value
@@ -36,7 +36,8 @@ MSG_ERROR_BEFORE = "A HealthCheck reported an error after deployment."
 MSG_ERROR_AFTER = "A HealthCheck reported an error after bake started."
 MSG_TIMEOUT = "Deploy timeout reached before bake could start (health checks did not become healthy in time)."
 MSG_TIMEOUT_PREFIX = "Deploy timeout reached before bake could start: "
-MSG_TARGET_FAILED_PREFIX = "Flux cannot apply the version: "
+MSG_TIMEOUT_TARGET = MSG_TIMEOUT_PREFIX + "Flux could not apply the version: "
+MSG_TARGET_FAILED = "Waiting for Flux, which cannot apply the version: "
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -102,7 +103,7 @@ def _timeout_step(entry: dict[str, Any], inp: Inputs, now: datetime) -> bool:
     if inp.deploy_timeout is None or not now > since + inp.deploy_timeout:
         return False
     if inp.failed_target is not None:
-        _fail(entry, MSG_TIMEOUT_PREFIX + inp.failed_target, [], now)
+        _fail(entry, cut(MSG_TIMEOUT_TARGET + inp.failed_target, MESSAGE_CHARS), [], now)
     elif inp.selector_set and not inp.checks:
         _fail(entry, MSG_TIMEOUT_PREFIX + MSG_NO_CHECKS, [], now)
     else:
@@ -117,7 +118,7 @@ def _start_step(entry: dict[str, Any], inp: Inputs, now: datetime) -> bool:
     since = cutoff(entry)
     waiting = MSG_WAITING
     if inp.failed_target is not None:
-        waiting = MSG_TARGET_FAILED_PREFIX + inp.failed_target
+        waiting = cut(MSG_TARGET_FAILED + inp.failed_target, MESSAGE_CHARS)
     elif inp.selector_set and not inp.checks:
         waiting = MSG_NO_CHECKS
     if waiting != MSG_WAITING or not inp.synced or not all(_fresh(c, since) for c in inp.checks):
@@ -136,7 +137,7 @@ def _unconfigured(entry: dict[str, Any], inp: Inputs, now: datetime) -> dict[str
             bakeStatus=SUCCEEDED, bakeStatusMessage=MSG_NO_BAKE, bakeEndTime=_at_least_entry(entry, now)
         )
     elif inp.failed_target is not None:
-        entry["bakeStatusMessage"] = MSG_TARGET_FAILED_PREFIX + inp.failed_target
+        entry["bakeStatusMessage"] = cut(MSG_TARGET_FAILED + inp.failed_target, MESSAGE_CHARS)
     else:
         entry["bakeStatusMessage"] = MSG_WAITING_FLUX
     return entry

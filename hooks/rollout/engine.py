@@ -285,7 +285,9 @@ def plan_targets(run: Run) -> None:
     """§4.1: target entries for the deployed version; patches only under write-ahead, and only of
     OCI tags (§7)."""
     deployed = history.deployed_tag(run.hist)
-    plan = targets.plan(run.fields, deployed, run.persisted_deployed)
+    plan = targets.plan(
+        run.fields, deployed, run.persisted_deployed, trigger=_head_trigger(run), later=run.order.is_later
+    )
     entries, patches = plan.entries, plan.patches
     if deployed is not None and not ordering.is_oci_tag(deployed):
         patches = []
@@ -345,14 +347,16 @@ def _invalid(run: Run, message: str) -> None:
     run.ev.log["decision"] = "invalid-spec"
 
 
-def _readiness(run: Run, desired: str | None) -> tuple[bool, str | None]:
+def _head_trigger(run: Run) -> str | None:
+    head = history.head(run.hist)
+    return entry_trigger(head).value if head is not None else None
+
+
+def _readiness(run: Run, desired: str | None) -> targets.Readiness:
     """Whether Flux applied `desired` on every target (§4.1), and the first failing target."""
-    fn = getattr(targets, "readiness", None)
-    if fn is not None:
-        result = fn(run.fields, desired, dry_run=run.dry_run)
-        return bool(result.synced), result.failed
-    synced = all(f.problem is None and (f.observed == desired or run.dry_run) for f in run.fields)
-    return synced, None
+    return targets.readiness(
+        run.fields, desired, dry_run=run.dry_run, trigger=_head_trigger(run), later=run.order.is_later
+    )
 
 
 def _bake_step(run: Run) -> bool:
@@ -360,11 +364,11 @@ def _bake_step(run: Run) -> bool:
     head = history.head(run.hist)
     if head is None or head.get("bakeStatus") not in bake.ACTIVE:
         return False
-    synced, failed = _readiness(run, history.deployed_tag(run.hist))
+    ready = _readiness(run, history.deployed_tag(run.hist))
     inputs = bake.Inputs(
         checks=run.checks,
-        synced=synced,
-        failed_target=failed,
+        synced=ready.synced,
+        failed_target=ready.failed,
         bake_time=run.s.bake_time,
         deploy_timeout=run.s.deploy_timeout,
         configured=run.s.bake_configured,
@@ -503,7 +507,7 @@ def finish(
         dry_run,
     )
     c = ev.conditions
-    synced = _targets_synced(entries)
+    synced = targets.synced_condition(entries)
     conditions.targets_synced(c, *synced)
     facts = replace(ev.ready, targets_failing=synced[2] if synced[1] == Reason.TARGETS_FAILING else None)
     reason = conditions.ready(c, facts)
@@ -526,25 +530,3 @@ def _holds(facts: conditions.ReadyFacts, reason: str) -> bool:
     return (reason == Reason.ROLLBACK_FAILED and facts.rollback_failed is not None) or (
         reason == Reason.BAKE_FAILED and facts.bake_failed is not None
     )
-
-
-def _targets_synced(entries: list[dict[str, Any]]) -> tuple[bool, str, str]:
-    """TargetsSynced from the final target entries (§4.1)."""
-    failing = [e for e in entries if e["state"] in (targets.ERROR, targets.BLOCKED)]
-    pending = [e for e in entries if e["state"] == targets.PENDING]
-    if not entries:
-        return True, Reason.NO_TARGETS, "No Flux object names this Rollout"
-    if failing:
-        first = failing[0]
-        return (
-            False,
-            Reason.TARGETS_FAILING,
-            f"{first['kind']}/{first['name']} {first['field']}: {first['message']}",
-        )
-    if pending:
-        return (
-            False,
-            Reason.TARGETS_PENDING,
-            f"{len(pending)} of {len(entries)} targets do not carry the version yet",
-        )
-    return True, Reason.ALL_TARGETS_SYNCED, f"All {len(entries)} targets carry the deployed version"
