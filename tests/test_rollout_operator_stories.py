@@ -88,7 +88,7 @@ def deploy_and_fail(world: World, tag: str) -> None:
     world.sync()
     world.flux_applies()
     fail_bake(world)
-    assert [h["bakeStatus"] for h in world.history if h["version"]["tag"] == tag][0] == "Failed"
+    assert next(h["bakeStatus"] for h in world.history if h["version"]["tag"] == tag) == "Failed"
 
 
 # --- rollbacks hold -------------------------------------------------------------------------
