@@ -165,7 +165,7 @@ def test_a_pattern_python_cannot_evaluate_identically_is_unsupported(name: str, 
     ("pattern", "tag", "matches"),
     [
         (r"^v\d+$", "v1", True),
-        (r"^v\d+$", "v١", False),  # \d is ASCII in RE2
+        (r"^v\d+$", "v\u0661", False),  # \d is ASCII in RE2 (ARABIC-INDIC DIGIT ONE)
         (r"(?<ts>[0-9]+)$", "a-12", True),  # RE2 (Go 1.22) named group syntax
         (r"^a\z", "a", True),
     ],
