@@ -74,9 +74,11 @@ class Spec:
     headers: dict[str, str] = field(default_factory=dict)
 
     def range_text(self) -> str:
-        bounds = [f"{name} {_number(value)}" for name, value in (("min", self.min), ("max", self.max))]
-        kept = [text for text, value in zip(bounds, (self.min, self.max), strict=True) if value is not None]
-        return f"({', '.join(kept)})" if kept else "(no bounds)"
+        """`(min 1, max 2)`: the fixed part of every message."""
+        bounds = [
+            f"{name} {_number(v)}" for name, v in (("min", self.min), ("max", self.max)) if v is not None
+        ]
+        return f"({', '.join(bounds)})" if bounds else "(no bounds)"
 
     def in_range(self, value: float) -> bool:
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
