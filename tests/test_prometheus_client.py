@@ -107,11 +107,23 @@ def test_secrets_never_appear_in_credential_errors():
 
 
 def test_unusable_file_at_start_refuses_to_start(tmp_path):
-    with pytest.raises(CredentialsError, match="cannot read"):
-        create_app(actuator=object(), environ={"PROMETHEUS_CREDENTIALS_FILE": str(tmp_path / "missing")})
     bad = write(tmp_path / "bad.yaml", "{not yaml: [")
     with pytest.raises(CredentialsError, match="not valid YAML or JSON"):
         create_app(actuator=object(), environ={"PROMETHEUS_CREDENTIALS_FILE": bad})
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(CredentialsError, match="cannot read"):
+        create_app(actuator=object(), environ={"PROMETHEUS_CREDENTIALS_FILE": str(tmp_path / "dir.yaml")})
+
+
+def test_absent_file_means_no_credentials_until_it_appears(tmp_path):
+    """The Secret is optional: its volume is empty until an operator creates it."""
+    path = tmp_path / "credentials.yaml"
+    creds = CredentialsFile(str(path))
+    assert creds.for_address("http://prom:9090") is None
+    write(path, {"http://prom:9090": {"bearerToken": "late"}})
+    assert creds.for_address("http://prom:9090").bearer_token == "late"
+    path.unlink()
+    assert creds.for_address("http://prom:9090") is None
 
 
 def test_file_is_reread_when_it_changes_and_a_bad_change_keeps_the_last_good(tmp_path):

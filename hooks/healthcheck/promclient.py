@@ -12,6 +12,8 @@ may change between two calls), so that an outage cannot make the status change o
 
 from __future__ import annotations
 
+import base64
+import logging
 import threading
 import time
 from collections.abc import Generator, Mapping
@@ -38,6 +40,8 @@ STABLE_ERROR_TYPES = frozenset({"bad_data"})
 ERROR_TEXT_CHARS = 200
 QUERY_PATH = "/api/v1/query"
 CREDENTIALS_ENV = "PROMETHEUS_CREDENTIALS_FILE"
+
+log = logging.getLogger("hooks.prometheus")
 
 
 class CredentialsError(ValueError):
@@ -83,7 +87,10 @@ class Credential:
         return f"Credential({self.prefix!r}, {kind})"
 
     def scrub(self, text: str) -> str:
-        for secret in (self.bearer_token, self.password):
+        basic = None
+        if self.password is not None:
+            basic = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        for secret in (self.bearer_token, self.password, basic):
             if secret:
                 text = text.replace(secret, "[redacted]")
         return text
@@ -166,7 +173,9 @@ class CredentialsFile:
     """The mounted credentials file: read at start, re-read when it changes.
 
     A Secret volume is updated by swapping a symlink, so the file's (inode, size, mtime)
-    change; a change to an unreadable or malformed file keeps the last good credentials.
+    change. A file that does not exist means no credentials (the Secret is optional: every
+    address is then queried without authentication); a file that exists but cannot be read
+    or parsed refuses the start, and after a later change keeps the last good credentials.
     """
 
     def __init__(self, path: str | None) -> None:
@@ -176,8 +185,14 @@ class CredentialsFile:
         self._credentials: tuple[Credential, ...] = ()
         self.last_error: str | None = None
         if self.path is not None:
-            self._credentials = self._read()  # at start, a bad file is fatal
             self._stamp = self._stat()
+            if self._stamp is None:
+                log.warning(
+                    "Prometheus credentials file is absent: queries are sent without authentication",
+                    extra={"fields": {"path": str(self.path)}},
+                )
+            else:
+                self._credentials = self._read()  # at start, a bad file is fatal
 
     def _stat(self) -> tuple[int, int, int] | None:
         assert self.path is not None
@@ -206,16 +221,28 @@ class CredentialsFile:
         if self.path is None:
             return ()
         stamp = self._stat()
-        if stamp is not None and stamp != self._stamp:
+        if stamp != self._stamp:
             with self._lock:
                 if stamp != self._stamp:
-                    try:
-                        self._credentials = self._read()
-                        self.last_error = None
-                    except CredentialsError as exc:
-                        self.last_error = str(exc)  # keep the last good credentials
-                    self._stamp = stamp
+                    self._reload(stamp)
         return self._credentials
+
+    def _reload(self, stamp: tuple[int, int, int] | None) -> None:
+        self._stamp = stamp
+        if stamp is None:
+            self._credentials, self.last_error = (), None
+            log.warning("Prometheus credentials file removed: queries are sent without authentication")
+            return
+        try:
+            self._credentials = self._read()
+            self.last_error = None
+            log.info("Prometheus credentials reloaded", extra={"fields": {"entries": len(self._credentials)}})
+        except CredentialsError as exc:
+            self.last_error = str(exc)  # never contains a secret
+            log.error(
+                "Prometheus credentials file unusable, keeping the last good one",
+                extra={"fields": {"error": self.last_error}},
+            )
 
     def for_address(self, address: str) -> Credential | None:
         return next((c for c in self.current() if covers(c.prefix, address)), None)
