@@ -54,7 +54,7 @@ class World:
         self.check = prom_check(prom.address, status, **spec)
         self.rollouts = [rollout(tag="1.0.0", timestamp=at(-10))]
         self.writes = 0
-        querier = Querier(cache_ttl=0)  # every sync really asks the fake
+        querier = Querier(cache_ttl=0, outage_backoff=0)  # every sync really asks the fake
         self.client = create_app(clock=lambda: self.now, actuator=object(), querier=querier).test_client()
 
     def advance(self, **delta: float) -> None:

@@ -216,6 +216,17 @@ def test_good_answers_are_cached_briefly_errors_are_not(prom):
     assert len(prom.requests) == 4
 
 
+def test_an_address_that_does_not_answer_is_left_alone_briefly(prom):
+    querier = Querier(cache_ttl=0, timeout=0.5)
+    prom.reply = vector(1)
+    prom.slow_once = 1.0
+    first = querier.query(prom.address, "up", {}, NOW)
+    assert first == QueryError("Prometheus did not answer within 0.5s", "ReadTimeout", transport=True)
+    assert querier.query(prom.address, "other", {}, NOW) == first  # not asked again
+    assert len(prom.requests) == 1
+    assert Querier(cache_ttl=0, outage_backoff=0).query(prom.address, "up", {}, NOW) == Answer((1.0,))
+
+
 # --- answers, row by row ------------------------------------------------------------------
 
 

@@ -82,7 +82,9 @@ def world(prom: FakePrometheus) -> tuple[Cluster, Clock, object]:
             },
         },
     )
-    client = create_app(clock=clock, actuator=cluster, querier=Querier(cache_ttl=0)).test_client()
+    client = create_app(
+        clock=clock, actuator=cluster, querier=Querier(cache_ttl=0, outage_backoff=0)
+    ).test_client()
     return cluster, clock, client
 
 

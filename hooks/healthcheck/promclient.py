@@ -34,6 +34,9 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 #: How long an answer is reused for the same address, query, headers and evaluation time.
 CACHE_TTL_S = 5.0
 CACHE_ENTRIES = 1024
+#: After a timeout or a connection failure, the same address is not asked again for this long:
+#: every check on a Prometheus that is down would otherwise hold a hook thread for 3 s per sync.
+OUTAGE_BACKOFF_S = 10.0
 #: Prometheus error texts are copied into a status only for these error types (bounded):
 #: they describe the query itself and do not change between two calls.
 STABLE_ERROR_TYPES = frozenset({"bad_data"})
@@ -65,6 +68,8 @@ class QueryError:
 
     reason: str
     detail: str = ""
+    #: The server did not answer at all (timeout, connection refused): the address is down.
+    transport: bool = False
 
 
 Outcome = Answer | QueryError
@@ -324,7 +329,9 @@ class Querier:
     """Runs instant queries with a 3 s timeout; one `httpx2.Client` (connection pool) per process.
 
     Answers are cached for a few seconds per (address, query, headers, evaluation time): the
-    sync that follows our own status write asks the same question. Only good answers are cached.
+    sync that follows our own status write asks the same question. Errors are not cached, except
+    that an address that did not answer at all is left alone for OUTAGE_BACKOFF_S. Both are
+    optimisations: the verdict does not depend on them.
     """
 
     def __init__(
@@ -333,11 +340,14 @@ class Querier:
         *,
         timeout: float = TIMEOUT_S,
         cache_ttl: float = CACHE_TTL_S,
+        outage_backoff: float = OUTAGE_BACKOFF_S,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         self.credentials = credentials or CredentialsFile(None)
         self.timeout = timeout
         self.cache_ttl = cache_ttl
+        self.outage_backoff = outage_backoff
+        self._outages = _Cache()
         self._transport = transport
         self._client: httpx2.Client | None = None
         self._client_lock = threading.Lock()
@@ -369,9 +379,15 @@ class Querier:
             cached = self._cache.get(key, self.cache_ttl)
             if cached is not None:
                 return cached
+        if self.outage_backoff > 0:
+            down = self._outages.get((address,), self.outage_backoff)
+            if down is not None:
+                return down
         outcome = self._query(address, query, headers, at)
         if self.cache_ttl > 0 and isinstance(outcome, Answer):
             self._cache.put(key, outcome)
+        if self.outage_backoff > 0 and isinstance(outcome, QueryError) and outcome.transport:
+            self._outages.put((address,), outcome)
         return outcome
 
     def _query(self, address: str, query: str, headers: Mapping[str, str], at: datetime) -> Outcome:
@@ -394,9 +410,10 @@ class Querier:
                         raise httpx2.ReadTimeout("answer not complete within the timeout")
                 code = response.status_code
         except httpx2.TimeoutException as exc:
-            return QueryError(f"Prometheus did not answer within {self.timeout:g}s", type(exc).__name__)
+            reason = f"Prometheus did not answer within {self.timeout:g}s"
+            return QueryError(reason, type(exc).__name__, transport=True)
         except httpx2.TransportError as exc:
-            return QueryError("cannot reach Prometheus", f"{type(exc).__name__}: {exc}"[:300])
+            return QueryError("cannot reach Prometheus", f"{type(exc).__name__}: {exc}"[:300], transport=True)
         outcome = parse_answer(code, bytes(body))
         if isinstance(outcome, QueryError) and code in (401, 403):
             hint = "credentials rejected" if credential else "no credentials configured for this address"
