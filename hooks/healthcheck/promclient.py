@@ -27,11 +27,12 @@ import httpx2
 import orjson
 import yaml
 
-#: Whole-query timeout (SPEC §5.2): also sent to Prometheus as its own `timeout` parameter.
+#: Query timeout (SPEC §5.2): for each network phase and for the whole answer; also sent to
+#: Prometheus as its own `timeout` parameter, so that it gives up too.
 TIMEOUT_S = 3.0
 #: A bigger answer is refused: it would be hundreds of thousands of series (aggregate them).
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
-#: How long an answer is reused for the same address, query, headers and evaluation time.
+#: How long a good answer is reused for the same address, query and headers.
 CACHE_TTL_S = 5.0
 CACHE_ENTRIES = 1024
 #: After a timeout or a connection failure, the same address is not asked again for this long:
@@ -328,7 +329,7 @@ class _Cache:
 class Querier:
     """Runs instant queries with a 3 s timeout; one `httpx2.Client` (connection pool) per process.
 
-    Answers are cached for a few seconds per (address, query, headers, evaluation time): the
+    Good answers are cached for a few seconds per (address, query, headers): the
     sync that follows our own status write asks the same question. Errors are not cached, except
     that an address that did not answer at all is left alone for OUTAGE_BACKOFF_S. Both are
     optimisations: the verdict does not depend on them.
@@ -374,7 +375,8 @@ class Querier:
 
     def query(self, address: str, query: str, headers: Mapping[str, str], at: datetime) -> Outcome:
         """Evaluate `query` at `at` on the Prometheus (or Thanos, Mimir) API under `address`."""
-        key = (address, query, tuple(sorted(headers.items())), at.timestamp())
+        # Not keyed by `at`: a good answer at most cache_ttl old stands for a fresh one.
+        key = (address, query, tuple(sorted(headers.items())))
         if self.cache_ttl > 0:
             cached = self._cache.get(key, self.cache_ttl)
             if cached is not None:
