@@ -122,10 +122,12 @@ def parse_spec(check: Mapping) -> Spec:
     query = raw.get("query")
     if not isinstance(query, str) or not query.strip():
         raise InvalidSpec("query must be a non-empty PromQL expression")
+    known = ", ".join(f"${{{v}}}" for v in VARIABLES)
     for name in _VARIABLE.findall(query):
         if name not in VARIABLES:
-            known = ", ".join(f"${{{v}}}" for v in VARIABLES)
             raise InvalidSpec(f"query uses the unknown variable ${{{name[:40]}}} (known: {known})")
+    if "${" in _VARIABLE.sub("", query):
+        raise InvalidSpec(f"query has a ${{ without a closing }} (known variables: {known})")
     thresholds = raw.get("thresholdRange") or {}
     if not isinstance(thresholds, Mapping):
         raise InvalidSpec("thresholdRange must be an object with min and/or max")
