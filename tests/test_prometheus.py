@@ -169,7 +169,7 @@ def test_rollouts_that_disagree_do_not_matter_when_the_query_has_no_version(prom
             {"query": "rate(x{v='${version}'}[${foo}])"},
             "query uses the unknown variable ${foo} (known: ${version}, ${namespace}, ${window})",
         ),
-        ({"query": "rate(x{v='${version'}[5m])"}, "query has a ${ without a closing }"),
+        ({"query": "rate(x[${window)"}, "query has a ${ without a closing }"),
         ({"address": "http://user:pw@prometheus:9090"}, "address must be an http:// or https:// URL"),
         ({"address": "prometheus:9090"}, "address must be an http:// or https:// URL"),
         ({"address": "http://prometheus:port"}, "address has an invalid port"),
