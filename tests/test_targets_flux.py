@@ -575,3 +575,14 @@ def test_dry_run_reports_the_patch_and_bakes_as_if_applied():
     assert entries(world)[("OCIRepository", "manifests", "spec.ref.tag")] == ("Pending", "dry-run")
     assert world.condition("TargetsSynced") == ("False", "TargetsPending")
     assert world.bake == "InProgress", "a rehearsal counts the needed patch as applied"
+
+
+def test_a_failure_of_the_value_still_carried_is_not_named_as_the_deployed_versions():
+    """1.1.0 failed to pull; the operator deploys 1.1.1: until the patch lands, the old failure is
+    what Flux reports (Failed, SPEC order), but it is not a failure to apply 1.1.1."""
+    repo = flux.patched(flux.ready(flux.ocirepository(), "1.0.0"), "spec", "ref", "tag", "1.1.0")
+    repo = flux.failed(repo, "OCIArtifactPullFailed", PULL_FAILED)
+    fields = targets.find([repo], [], "app", flux.NS)
+    [entry] = targets.plan(fields, "1.1.1", "1.1.1").entries
+    assert entry["state"] == "Failed"
+    assert targets.readiness(fields, "1.1.1", dry_run=False) == targets.Readiness(False, None)
