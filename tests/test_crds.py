@@ -58,7 +58,15 @@ STATUS_FIELDS = {
         "hold",
     },
     "RolloutGate": {"passing", "allowedVersions"},
-    "HealthCheck": {"observedGeneration", "status", "message", "lastErrorTime", "lastChangeTime"},
+    "HealthCheck": {
+        "observedGeneration",
+        "status",
+        "message",
+        "lastErrorTime",
+        "lastChangeTime",
+        "failingSince",
+        "queryErrorSince",
+    },
     "RolloutSchedule": {
         "observedGeneration",
         "active",

@@ -532,3 +532,57 @@ def test_flux_messages_are_bounded():
     [entry] = targets.plan(targets.find([repo], [], "app", flux.NS), "1.1.0", None).entries
     assert entry["state"] == "Failed"
     assert len(entry["message"]) <= len("OCIArtifactPullFailed: ") + 256
+
+
+def test_a_fresh_kustomization_flux_never_reconciled():
+    world = baking()
+    ks = flux.kustomization("app", annotations={VAR: "app"}, substitute={"APP_VERSION": "1.0.0"})
+    ks["spec"]["sourceRef"] = {"kind": "GitRepository", "name": "platform"}
+    world.kustomizations["app"] = ks
+    assert ks["status"] == {"observedGeneration": -1}
+    world.release("1.0.0")
+    world.sync()
+    world.sync()
+    assert entries(world)[SUBSTITUTE] == (
+        "Applying",
+        "waiting for kustomize-controller to reconcile generation 1",
+    )
+    assert world.condition("TargetsSynced") == ("False", "TargetsPending")
+    assert world.bake == "Deploying"
+    world.kustomizations["app"] = flux.reconciling(
+        ks, world.now, "Building manifests for revision main@sha1:3f2a9c1d"
+    )
+    world.sync()
+    assert entries(world)[SUBSTITUTE] == (
+        "Applying",
+        "Progressing: Building manifests for revision main@sha1:3f2a9c1d",
+    )
+    world.kustomizations["app"] = flux.ready(
+        world.kustomizations["app"], "1.0.0", world.now, applied="main@sha1:3f2a9c1d"
+    )
+    world.sync()
+    assert entries(world)[SUBSTITUTE] == ("Synced", "Flux applied the deployed version")
+    assert world.bake == "InProgress"
+
+
+def test_dry_run_reports_the_patch_and_bakes_as_if_applied():
+    world = oci_world()
+    world.actuator.mode = "dry-run"  # ROLLOUT_ACTUATION=dry-run: the actuator sends nothing
+    world.advance(minutes=1)
+    world.release("1.1.0")
+    world.sync()
+    world.sync()
+    assert entries(world)[("OCIRepository", "manifests", "spec.ref.tag")] == ("Pending", "dry-run")
+    assert world.condition("TargetsSynced") == ("False", "TargetsPending")
+    assert world.bake == "InProgress", "a rehearsal counts the needed patch as applied"
+
+
+def test_a_failure_of_the_value_still_carried_is_not_named_as_the_deployed_versions():
+    """1.1.0 failed to pull; the operator deploys 1.1.1: until the patch lands, the old failure is
+    what Flux reports (Failed, SPEC order), but it is not a failure to apply 1.1.1."""
+    repo = flux.patched(flux.ready(flux.ocirepository(), "1.0.0"), "spec", "ref", "tag", "1.1.0")
+    repo = flux.failed(repo, "OCIArtifactPullFailed", PULL_FAILED)
+    fields = targets.find([repo], [], "app", flux.NS)
+    [entry] = targets.plan(fields, "1.1.1", "1.1.1").entries
+    assert entry["state"] == "Failed"
+    assert targets.readiness(fields, "1.1.1", dry_run=False) == targets.Readiness(False, None)

@@ -104,11 +104,8 @@ def assess(kustomization: Mapping | None, namespace: str, name: str) -> Verdict:
         return Verdict(PENDING, f"{ref} is suspended")
     stalled = fluxstatus.condition(kustomization, "Stalled")
     if fluxstatus.is_true(stalled) and stalled is not None:
-        return Verdict(
-            UNHEALTHY,
-            _with(f"{ref} is stalled", _flux_text(stalled)),
-            parse_time(stalled.get("lastTransitionTime")),
-        )
+        since = parse_time(stalled.get("lastTransitionTime"))
+        return Verdict(UNHEALTHY, _flux_text(stalled) or f"{ref} is stalled", since)
     generation = fluxstatus.generation(kustomization)
     reconciling = fluxstatus.condition(kustomization, "Reconciling")
     ready = fluxstatus.condition(kustomization, "Ready")

@@ -19,7 +19,6 @@ from hooks.metacontroller import HookRequest
 from hooks.patchplan import PatchOutcome, PlannedPatch
 from hooks.rollout import (
     adoption,
-    annotations,
     bake,
     bounds,
     choose,
@@ -33,6 +32,7 @@ from hooks.rollout import (
     releases,
     targets,
 )
+from hooks.rollout import annotations as tokens
 from hooks.rollout.annotations import FORCE_DEPLOY, RETRY, Annotations
 from hooks.rollout.spec import DEFAULT_UPDATE_INTERVAL, InvalidSpec, RolloutSpec, parse_spec
 
@@ -171,7 +171,7 @@ def adopt(run: Run) -> None:
     what the targets already carry is recorded instead of deploying through gates and health."""
     if run.hist:
         return
-    found = annotations.acknowledge_on_empty_history(run.ann)
+    found = tokens.acknowledge_on_empty_history(run.ann)
     if found:
         run.ev.log["acknowledged_on_empty_history"] = found
     tag = adoption.adoptable(run.fields, run.order, run.tags)
@@ -232,9 +232,9 @@ def acknowledge(run: Run) -> None:
     """§3.10: what is meaningless now is acknowledged; what waits is named."""
     sit = run.situation()
     deployed = sit.deployed
-    annotations.settle(
+    tokens.settle(
         run.ann,
-        annotations.Facts(
+        tokens.Facts(
             deployed=deployed,
             head_baking=sit.head_state in bake.ACTIVE,
             head_failed=sit.head_state == bake.FAILED,
@@ -317,7 +317,8 @@ def evaluate(req: HookRequest, now: datetime, dry_run: bool = False, ask: str | 
     """The pure decision (SPEC §3); `ask` adds one tag to `explain` (the CLI's `why TAG`)."""
     rollout = req.parent
     generation = meta(rollout).get("generation")
-    previous = rollout.get("status") if isinstance(rollout.get("status"), dict) else {}
+    persisted = rollout.get("status")
+    previous: dict[str, Any] = persisted if isinstance(persisted, dict) else {}
     ev = Evaluation(
         status={}, previous=previous, generation=generation if isinstance(generation, int) else None
     )
@@ -472,8 +473,8 @@ def _ready_facts(run: Run, sit: choose.Situation) -> conditions.ReadyFacts:
     force = run.ann.fresh(FORCE_DEPLOY)
     force_unknown = None
     if force is not None and sit.pinned is None:
-        tag = annotations.requested_tag(force)
-        force_unknown = annotations.quoted(force) if tag is None or tag not in sit.known else None
+        tag = tokens.requested_tag(force)
+        force_unknown = tokens.quoted(force) if tag is None or tag not in sit.known else None
     rollback_failed = failed and head is not None and entry_trigger(head) == Trigger.ROLLBACK
     return conditions.ReadyFacts(
         rollback_failed=(message or "Rollback bake failed") if rollback_failed else None,

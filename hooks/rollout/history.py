@@ -32,7 +32,7 @@ def deployed_tag(history: list[Any]) -> str | None:
     return entry_tag(history[0]) if history else None
 
 
-def head(history: list[Any]) -> HistoryEntry | None:
+def head(history: list[Any]) -> dict[str, Any] | None:
     return history[0] if history and isinstance(history[0], dict) else None
 
 

@@ -96,72 +96,84 @@ _UNSUPPORTED_ESCAPES = {
 }
 
 
+def _escape(pattern: str, i: int, in_class: bool) -> str:
+    """The Python spelling of the escape at `i` (two characters)."""
+    nxt = pattern[i + 1]
+    if nxt == "z":
+        return "\\Z"  # RE2 \z is Python's \Z (end of text)
+    if nxt.isdigit() and nxt != "0" and not in_class:
+        raise UnsupportedFilter("backreferences are not RE2")
+    if nxt in _UNSUPPORTED_ESCAPES:
+        what = _UNSUPPORTED_ESCAPES[nxt]
+        if what is not None or pattern[i + 2 : i + 3] == "{":
+            raise UnsupportedFilter(what or "\\x{...}")
+    return pattern[i : i + 2]
+
+
+def _group_open(pattern: str, i: int) -> tuple[str, int]:
+    """A `(?` group opener at `i`: its Python spelling and how many characters it took."""
+    rest = pattern[i + 2 :]
+    if rest.startswith("P<"):
+        return "(?P<", 4
+    if rest.startswith("<") and not rest.startswith(("<=", "<!")):
+        return "(?P<", 3  # RE2 (Go 1.22) also spells named groups (?<name>...)
+    flags = re.match(r"[imsU-]*[:)]", rest)
+    if flags is None:
+        raise UnsupportedFilter(f"group syntax (?{rest[:2]} is not RE2")
+    if "U" in flags.group(0):
+        raise UnsupportedFilter("the ungreedy flag (?U)")
+    return "(", 1
+
+
+def _class_open(pattern: str, i: int) -> tuple[str, int]:
+    """A `[` at `i`: the opener with a leading `^` and literal `]`, refusing POSIX classes."""
+    j = i + 1
+    if pattern[j : j + 1] == "^":
+        j += 1
+    if pattern[j : j + 1] == "]":
+        j += 1  # a leading ] is literal in both
+    if pattern[j : j + 2] == "[:":
+        raise UnsupportedFilter("POSIX classes ([[:alpha:]])")
+    return pattern[i:j], j - i
+
+
+def _check_quantifier(pattern: str, i: int) -> None:
+    ch = pattern[i]
+    if ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
+        raise UnsupportedFilter("possessive quantifiers are not RE2")
+    if ch == "{":
+        counts = re.match(r"\{([0-9]+)(?:,([0-9]*))?\}", pattern[i:])
+        if counts and any(c and int(c) > 1000 for c in counts.groups()):
+            raise UnsupportedFilter("repeat counts above 1000 are not RE2")
+
+
 def _translate(pattern: str) -> str:
     """The Python spelling of an RE2 pattern, or UnsupportedFilter naming what differs."""
     out: list[str] = []
-    i, n = 0, len(pattern)
-    in_class = False
-    while i < n:
+    i, in_class = 0, False
+    while i < len(pattern):
         ch = pattern[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = pattern[i + 1]
-            if nxt == "z":
-                out.append("\\Z")  # RE2 \z is Python's \Z (end of text)
-                i += 2
-                continue
-            if nxt.isdigit() and nxt != "0" and not in_class:
-                raise UnsupportedFilter("backreferences are not RE2")
-            if nxt in _UNSUPPORTED_ESCAPES:
-                what = _UNSUPPORTED_ESCAPES[nxt]
-                if what is not None or pattern[i + 2 : i + 3] == "{":
-                    raise UnsupportedFilter(what or "\\x{...}")
-            out.append(pattern[i : i + 2])
+        if ch == "\\" and i + 1 < len(pattern):
+            out.append(_escape(pattern, i, in_class))
             i += 2
-            continue
-        if in_class:
+        elif in_class:
             if ch == "[" and pattern[i + 1 : i + 2] == ":":
                 raise UnsupportedFilter("POSIX classes ([[:alpha:]])")
-            if ch == "]":
-                in_class = False
+            in_class = ch != "]"
             out.append(ch)
             i += 1
-            continue
-        if ch == "[":
-            in_class = True
+        elif ch == "[":
+            text, taken = _class_open(pattern, i)
+            out.append(text)
+            i, in_class = i + taken, True
+        elif ch == "(" and pattern[i + 1 : i + 2] == "?":
+            text, taken = _group_open(pattern, i)
+            out.append(text)
+            i += taken
+        else:
+            _check_quantifier(pattern, i)
             out.append(ch)
-            if pattern[i + 1 : i + 2] == "^":
-                out.append("^")
-                i += 1
-            if pattern[i + 1 : i + 2] == "]":
-                out.append("]")  # a leading ] is literal in both
-                i += 1
-            if pattern[i + 1 : i + 3] == "[:":
-                raise UnsupportedFilter("POSIX classes ([[:alpha:]])")
             i += 1
-            continue
-        if ch == "(" and pattern[i + 1 : i + 2] == "?":
-            rest = pattern[i + 2 :]
-            if rest.startswith("P<"):
-                out.append("(?P<")
-                i += 4
-                continue
-            if rest.startswith("<") and not rest.startswith(("<=", "<!")):
-                out.append("(?P<")  # RE2 (Go 1.22) also spells named groups (?<name>...)
-                i += 3
-                continue
-            flags = re.match(r"[imsU-]*[:)]", rest)
-            if flags is None:
-                raise UnsupportedFilter(f"group syntax (?{rest[:2]} is not RE2")
-            if "U" in flags.group(0):
-                raise UnsupportedFilter("the ungreedy flag (?U)")
-        if ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
-            raise UnsupportedFilter("possessive quantifiers are not RE2")
-        if ch == "{":
-            counts = re.match(r"\{([0-9]+)(?:,([0-9]*))?\}", pattern[i:])
-            if counts and any(c and int(c) > 1000 for c in counts.groups()):
-                raise UnsupportedFilter("repeat counts above 1000 are not RE2")
-        out.append(ch)
-        i += 1
     return "".join(out)
 
 
@@ -245,7 +257,7 @@ def policy_of(image_policy: Mapping[str, Any] | None) -> Policy:
     descending = False
     for name in ("semver", "alphabetical", "numerical"):
         if isinstance(choice.get(name), Mapping):
-            kind = name  # type: ignore[assignment]
+            kind = name
             order = _mapping(choice[name]).get("order")
             descending = isinstance(order, str) and order.lower() == "desc"
             break

@@ -343,7 +343,8 @@ def readiness(
     rehearsed = {f.name for f in fields if f.kind == "OCIRepository"} if dry_run else set()
     for f in fields:
         found = assess(f, desired, trigger=trigger, later=later)
-        if found.state == FAILED and failed is None:
+        if found.state == FAILED and failed is None and not found.needs_patch:
+            # a failure of the value the field still carries is not one of the deployed version
             failed = f"{f.kind}/{f.name} {f.field}: {found.message}"
         if found.state == SYNCED:
             continue
