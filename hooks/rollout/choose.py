@@ -142,7 +142,9 @@ def reasons(sit: Situation, tags: list[str]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Choice:
     deploy: Deploy | None
-    outcome: str  # for the log: deployed, up-to-date, pinned, force-unknown, no-releases, blocked
+    outcome: (
+        str  # for the log and metrics: deployed, up-to-date, pinned, force-unknown, no-releases, blocked-*
+    )
     explain: dict[str, str]
 
 
@@ -175,12 +177,29 @@ def choose(sit: Situation, ann: Annotations) -> Choice:
     explain = reasons(sit, candidates)
     deployable = [t for t in candidates if explain[t] == DEPLOYABLE]
     if not deployable:
-        return Choice(None, "up-to-date" if not candidates else "blocked", explain)
+        return Choice(None, outcome(explain[candidates[0]]) if candidates else "up-to-date", explain)
     tag = deployable[0]
     unblocked = sit.unblock and (sit.head_state == bake.FAILED or sit.unhealthy is not None)
     return Choice(
         Deploy(tag, Trigger.AUTOMATIC, bypassed=tag == sit.bypass, unblocked=unblocked), "deployed", explain
     )
+
+
+#: The log / metrics decision for the rule that keeps the best candidate out (a bounded set).
+_OUTCOMES = (
+    ("waiting for the bake", "waiting-bake"),
+    ("bake failed", "blocked-bake"),
+    ("gated:", "blocked-gates"),
+    ("not allowed", "blocked-gates"),
+    ("unhealthy:", "blocked-health"),
+    ("held:", "blocked-hold"),
+    ("suspended", "suspended"),
+    ("pinned:", "pinned"),
+)
+
+
+def outcome(reason: str) -> str:
+    return next((name for prefix, name in _OUTCOMES if reason.startswith(prefix)), "blocked")
 
 
 def used_annotations(deploy: Deploy) -> list[str]:
