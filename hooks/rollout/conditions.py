@@ -122,6 +122,7 @@ class ReadyFacts:
     targets_failing: str | None = None
     force_unknown: str | None = None
     no_releases: bool = False
+    releases_known: bool = False  # some release is known (nothing could be deployed yet)
     deployed: str | None = None
     bake_message: str = ""
     bake_succeeded: bool = False

@@ -167,6 +167,7 @@ def _ready_facts(run: Run, sit: choose.Situation) -> conditions.ReadyFacts:
         bake_failed=(message or "Bake failed") if failed and not rollback_failed else None,
         force_unknown=force_unknown,
         no_releases=not run.hist or (not run.known and sit.pinned is None),
+        releases_known=bool(run.known),
         deployed=sit.deployed,
         bake_message=message,
         bake_succeeded=sit.head_state == bake.SUCCEEDED and message == bake.MSG_SUCCEEDED,
