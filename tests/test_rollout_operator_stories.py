@@ -629,3 +629,17 @@ def test_reconciling_reports_a_bake_in_progress():
     assert world.condition("Reconciling") == ("False", "Succeeded")
     assert world.condition("Stalled") == ("False", "Normal")
     assert NS == "shop"
+
+
+def test_a_force_deploy_supersedes_a_bypass_named_with_it_and_nothing_automatic_follows():
+    # No targets and no bake: the forced version is Succeeded at once; the bypass set in the same
+    # change is acknowledged (superseded), so the next sync does not deploy 1.1.0 (fixed point).
+    world = World()
+    for tag in ("1.0.0", "1.1.0", "1.2.0"):
+        world.release(tag)
+        world.sync()
+    world.annotations = {FORCE: "1.0.0", BYPASS: "1.1.0"}
+    world.sync()
+    world.sync()
+    assert tags(world)[:2] == ["1.0.0", "1.2.0"]
+    assert world.status["acknowledgedAnnotations"] == {FORCE: "1.0.0", BYPASS: "1.1.0"}

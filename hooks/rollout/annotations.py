@@ -115,6 +115,7 @@ class Facts:
     head_failed: bool
     unhealthy: bool
     pinned: bool
+    manual_recorded: bool  # this sync recorded a pin or a force-deploy
     known: frozenset[str]
     later_than_deployed: Callable[[str], bool]
     explain: Callable[[str], str]  # the choose step's reason for a tag
@@ -146,7 +147,11 @@ def _settle_bypass(ann: Annotations, facts: Facts) -> None:
     if value is None:
         return
     tag = requested_tag(value)
-    if tag is None or tag not in facts.known:
+    if facts.manual_recorded:
+        # the operator chose a version by hand: a bypass named before (or with) it is superseded,
+        # and nothing automatic may follow that choice (the status stays a fixed point)
+        ann.use(BYPASS_GATES)
+    elif tag is None or tag not in facts.known:
         ann.wait(BYPASS_GATES, f"bypass-gates {quoted(value)} waits: not a known release")
     elif facts.deployed is not None and not facts.later_than_deployed(tag):
         ann.use(BYPASS_GATES)  # never a candidate again: meaningless

@@ -36,6 +36,7 @@ def acknowledge(run: Run) -> None:
             head_failed=sit.head_state == bake.FAILED,
             unhealthy=run.unhealthy is not None,
             pinned=sit.pinned is not None,
+            manual_recorded=run.manual_done,
             known=sit.known,
             later_than_deployed=lambda tag: deployed is None or run.order.is_later(tag, deployed),
             explain=lambda tag: choose.reasons(sit, [tag])[tag],
