@@ -643,3 +643,18 @@ def test_a_force_deploy_supersedes_a_bypass_named_with_it_and_nothing_automatic_
     world.sync()
     assert tags(world)[:2] == ["1.0.0", "1.2.0"]
     assert world.status["acknowledgedAnnotations"] == {FORCE: "1.0.0", BYPASS: "1.1.0"}
+
+
+def test_a_missing_image_policy_never_reorders_releases_by_discovery():
+    world = World(semver_policy=False)  # an alphabetical rule
+    world.release("build-b")
+    world.sync()
+    world.gate("freeze", passing=False)
+    world.release("build-a")  # older in the declared order, seen later
+    world.sync()
+    world.gates.clear()
+    world.policy = None  # deleted (or renamed) for a while: its rule is unknown
+    world.sync()
+    assert world.deployed == "build-b"
+    assert world.condition("ReleasesUpdated") == ("False", "ImagePolicyNotFound")
+    assert world.status["releaseCandidates"] == []

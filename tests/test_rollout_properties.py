@@ -141,7 +141,7 @@ def actions(draw: st.DrawFn, pool: list[str]) -> tuple:
             ["release"] * 4
             + ["advance"] * 3
             + ["gate", "gate", "check", "check", "annotate", "annotate"]
-            + ["wanted", "flux", "flux", "policy", "suspend"]
+            + ["wanted", "flux", "flux", "policy", "suspend", "force-and-bypass"]
         )
     )
     if kind == "release":
@@ -181,6 +181,8 @@ def actions(draw: st.DrawFn, pool: list[str]) -> tuple:
         return ("policy", draw(st.sampled_from(["gone", "no-ref"])))
     if kind == "suspend":
         return ("suspend", draw(st.booleans()))
+    if kind == "force-and-bypass":  # one change naming a force-deploy and a bypass-gates
+        return ("force-and-bypass", draw(tags), draw(tags))
     return ("flux",)
 
 
@@ -267,6 +269,9 @@ def act(world: World, action: tuple) -> None:
             world.policy.pop("status", None)
     elif kind == "suspend":
         world.spec["suspend"] = action[1]
+    elif kind == "force-and-bypass":
+        world.annotations[FORCE_DEPLOY] = action[1]
+        world.annotations[BYPASS_GATES] = action[2]
     elif kind == "flux":
         world.flux_applies()
 

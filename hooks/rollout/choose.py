@@ -73,6 +73,8 @@ def _tag_reason(sit: Situation, tag: str, candidates: list[str]) -> str | None:
     if tag in sit.ordering.unmatched:
         if sit.ordering.policy.error is not None:
             return "filtered: the filterTags pattern is not supported"
+        if sit.ordering.policy.missing:
+            return "unordered: the ImagePolicy is missing, so its order is unknown"
         return "filtered: filterTags does not match"
     if tag == sit.deployed:
         return "deployed"

@@ -243,6 +243,7 @@ class Policy:
     descending: bool = False
     filter: TagFilter | None = None
     error: str | None = None  # UnsupportedFilter: nothing is ordered
+    missing: bool = False  # no ImagePolicy: its rule is unknown, only an all-semver list is ordered
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -251,7 +252,9 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def policy_of(image_policy: Mapping[str, Any] | None) -> Policy:
     """The ordering rule of an ImagePolicy (image.toolkit.fluxcd.io/v1 spec.policy/filterTags)."""
-    spec = _mapping(image_policy.get("spec")) if image_policy else {}
+    if image_policy is None:
+        return Policy(None, missing=True)
+    spec = _mapping(image_policy.get("spec"))
     choice = _mapping(spec.get("policy"))
     kind: Kind | None = None
     descending = False
@@ -358,6 +361,10 @@ def order(tags: Sequence[str], policy: Policy) -> Ordering:
     kind: Kind = policy.kind or (
         "semver" if values and all(parse_semver(v) is not None for v in values.values()) else "discovery"
     )
+    if kind == "discovery" and policy.missing:
+        # Without the ImagePolicy its alphabetical or numerical rule is unknown: discovery order
+        # could rank an older build later, so nothing is ordered until it is back.
+        return Ordering("discovery", [], frozenset(tags), policy)
     keys: dict[str, Any] = {}
     for tag, value in values.items():
         key: Any = value
