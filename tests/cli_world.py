@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from hooks.cli import main as cli
 from tests.fakekube import FakeKube
@@ -85,3 +87,57 @@ def run(argv: Sequence[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = cli.run(list(argv), out, err)
     return code, out.getvalue(), err.getvalue()
+
+
+GOLDEN = Path(__file__).parent / "cli_golden"
+
+
+def golden(name: str, text: str) -> None:
+    """Compare with tests/cli_golden/<name>; UPDATE_GOLDEN=1 rewrites the file instead."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path} (run with UPDATE_GOLDEN=1 once, then review it)"
+    assert text == path.read_text()
+
+
+def baking_world() -> World:
+    """1.0.0 deployed and baking (InProgress, 10m bake), 1.1.0 announced, a manual gate closed."""
+    world = World(
+        spec={
+            "releasesImagePolicy": {"name": "app"},
+            "bakeTime": "10m",
+            "deployTimeout": "15m",
+            "healthCheckSelector": {"matchLabels": {"app": "app"}},
+        }
+    )
+    policy_status(world, "1.0.0")
+    world.ocirepo("manifests", "1.0.0")
+    world.ocirepos["manifests"] = flux_ready(world.ocirepos["manifests"], "1.0.0", world.now)
+    world.check("web", "Healthy", changed=world.now)
+    world.sync()
+    world.advance(minutes=1)
+    policy_status(world, "1.1.0")
+    world.gate("freeze", passing=False)
+    world.sync()
+    return world
+
+
+def schedule_gate(world: World, passing: bool, until: str) -> dict:
+    """A RolloutGate as the schedule hook writes it (labels, annotations with the next transition)."""
+    return {
+        "apiVersion": "kuberik.com/v1alpha1",
+        "kind": "RolloutGate",
+        "metadata": {
+            "name": "office-hours-app-1a2b3c4d",
+            "namespace": NS,
+            "labels": {"rollout.kuberik.com/schedule": "office-hours"},
+            "annotations": {
+                "rollout.kuberik.com/schedule-kind": "RolloutSchedule",
+                "rollout.kuberik.com/schedule-name": "office-hours",
+                "rollout.kuberik.com/next-transition": until,
+            },
+        },
+        "spec": {"rolloutRef": {"name": world.name}, "passing": passing},
+    }

@@ -79,8 +79,8 @@ def unblock_value(current: Any, acknowledged: Any) -> str:
     """A `true` the controller has not acknowledged yet.
 
     `unblock-failed` accepts `true` in any letter case (SPEC §3.10) and each distinct value
-    acts once, so a second unblock after an acknowledged `true` writes `True`, then `TRUE`,
-    and so on through the 16 spellings; none equals the annotation or its acknowledgement."""
+    acts once, so an unblock after an acknowledged `true` writes `True`, the next `tRue`, and so on
+    through the 16 spellings: never the annotation's current value nor its acknowledgement."""
     for bits in range(16):
         value = "".join(c.upper() if bits >> i & 1 else c for i, c in enumerate("true"))
         if value not in (current, acknowledged):
