@@ -1,0 +1,201 @@
+"""kubectl-kuberik plan: the controller's decision over YAML files, offline (SPEC §9)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hooks.cli import plan
+from hooks.k8s import parse_time
+from tests.cli_world import DIGEST, golden, run
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+IMAGE = "ghcr.io/stefanprodan/podinfo"
+TUESDAY_MORNING = "2026-12-01T09:30:00Z"  # 10:30 in Amsterdam: business hours, before the freeze
+SATURDAY = "2026-12-05T09:30:00Z"
+IN_THE_FREEZE = "2026-12-22T09:30:00Z"  # a Tuesday, inside the holiday freeze
+
+
+def test_plan_over_the_examples_as_they_are():
+    """examples/ carry no statuses: the ImagePolicy has reported no tag yet, so nothing deploys."""
+    code, out, err = run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING])
+    assert (code, err) == (0, "")
+    golden("plan-examples.txt", out)
+    doc = json.loads(run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING, "-o", "json"])[1])
+    assert {"rollout", "decision", "deployed", "patches"} <= set(doc)
+    assert doc["rollout"] == "podinfo/podinfo"
+    assert doc["deployed"] is None
+    assert doc["patches"] == []
+    assert doc["summary"]["ready"]["reason"] == "NoReleasesAvailable"
+
+
+# --- a world: the examples with the statuses Flux and the hooks write ------------------------------
+
+
+def _examples() -> list[dict]:
+    """Every object of examples/ (not the kustomize.config.k8s.io file that lists them)."""
+    docs = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        docs += [
+            d
+            for d in yaml.safe_load_all(path.read_text())
+            if d and not d["apiVersion"].startswith("kustomize.config")
+        ]
+    return docs
+
+
+def _ready(obj: dict, revision: str, at: str) -> None:
+    obj["metadata"]["generation"] = 1
+    ready = {"type": "Ready", "status": "True", "observedGeneration": 1, "lastTransitionTime": at}
+    if obj["kind"] == "OCIRepository":
+        ready.update(reason="Succeeded", message=f"stored artifact for digest '{revision}@{DIGEST}'")
+        obj["status"] = {
+            "observedGeneration": 1,
+            "conditions": [ready],
+            "artifact": {
+                "revision": f"{revision}@{DIGEST}",
+                "digest": DIGEST,
+                "path": f"ocirepository/podinfo/podinfo/{DIGEST[7:]}.tar.gz",
+                "url": "http://source-controller.flux-system.svc.cluster.local./ocirepository/podinfo/x.tar.gz",
+                "lastUpdateTime": at,
+            },
+        }
+    else:
+        ready.update(reason="ReconciliationSucceeded", message=f"Applied revision: {revision}@{DIGEST}")
+        obj["status"] = {
+            "observedGeneration": 1,
+            "conditions": [ready],
+            "lastAppliedRevision": f"{revision}@{DIGEST}",
+            "lastAttemptedRevision": f"{revision}@{DIGEST}",
+        }
+
+
+def world(tmp: Path, *, announced: str, rollout_status: dict | None, healthy_since: str) -> Path:
+    """The examples as `kubectl get -o yaml` would show them, written to `tmp`."""
+    docs = _examples()
+    at = "2026-11-30T08:55:00Z"  # when Flux last reconciled them
+    for obj in docs:
+        kind = obj["kind"]
+        if kind == "ImagePolicy":
+            obj["metadata"]["generation"] = 1
+            obj["status"] = {
+                "observedGeneration": 1,
+                "latestRef": {"name": "ghcr.io/stefanprodan/podinfo", "tag": announced, "digest": DIGEST},
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "Succeeded",
+                        "message": f"Latest image tag for {IMAGE} resolved to {announced}",
+                        "observedGeneration": 1,
+                        "lastTransitionTime": at,
+                    }
+                ],
+            }
+        elif kind in ("OCIRepository", "Kustomization"):
+            _ready(obj, "6.7.0", at)
+        elif kind == "HealthCheck":
+            obj["status"] = {"status": "Healthy", "message": "Kustomization podinfo/podinfo is ready"}
+            obj["status"].update(lastChangeTime=healthy_since, observedGeneration=1)
+        elif kind == "Rollout" and rollout_status is not None:
+            obj["metadata"]["generation"] = 1
+            obj["status"] = copy.deepcopy(rollout_status)
+    # One file as a `kind: List`, the way `kubectl get -o yaml` prints several objects.
+    (tmp / "cluster.yaml").write_text(
+        yaml.safe_dump(
+            {"apiVersion": "v1", "kind": "List", "items": docs, "metadata": {"resourceVersion": ""}}
+        )
+    )
+    return tmp
+
+
+@pytest.fixture
+def baked(tmp_path: Path) -> dict:
+    """The Rollout status after 6.7.0 was deployed on Monday and baked: two plans, persisted."""
+    first = world(tmp_path, announced="6.7.0", rollout_status=None, healthy_since="2026-11-30T09:00:00Z")
+    deployed = plan.run(plan.load([str(first)]), None, parse_time("2026-11-30T09:00:00Z"))
+    status = deployed.rollout["status"]
+    assert status["history"][0]["version"]["tag"] == "6.7.0"
+    again = world(tmp_path, announced="6.7.0", rollout_status=status, healthy_since="2026-11-30T09:05:00Z")
+    settled = plan.run(plan.load([str(again)]), None, parse_time("2026-11-30T10:00:00Z"))
+    assert settled.rollout["status"]["history"][0]["bakeStatus"] == "Succeeded"
+    return settled.rollout["status"]
+
+
+def _plan_json(directory: Path, at: str) -> dict:
+    code, out, err = run(["plan", "-f", str(directory), "--at", at, "-o", "json"])
+    assert (code, err) == (0, "")
+    return json.loads(out)
+
+
+def test_a_new_release_in_business_hours_deploys_and_patches_the_flux_objects(tmp_path, baked):
+    directory = world(tmp_path, announced="6.7.1", rollout_status=baked, healthy_since="2026-11-30T09:05:00Z")
+    code, out, _ = run(["plan", "-f", str(directory), "--at", TUESDAY_MORNING])
+    assert code == 0
+    golden("plan-deploys.txt", out)
+    doc = _plan_json(directory, TUESDAY_MORNING)
+    assert (doc["deployedBefore"], doc["deployed"]) == ("6.7.0", "6.7.1")
+    patched = {(p["kind"], p["name"]): p["ops"] for p in doc["patches"]}
+    assert patched[("OCIRepository", "podinfo")] == [
+        {"op": "test", "path": "/spec/ref/tag", "value": "6.7.0"},
+        {"op": "replace", "path": "/spec/ref/tag", "value": "6.7.1"},
+    ]
+    assert patched[("Kustomization", "podinfo")] == [
+        {"op": "test", "path": "/spec/postBuild/substitute/VERSION", "value": "6.7.0"},
+        {"op": "replace", "path": "/spec/postBuild/substitute/VERSION", "value": "6.7.1"},
+    ]
+    assert all(p["path"].startswith("/apis/") for p in doc["patches"])
+    assert doc == _plan_json(directory, TUESDAY_MORNING)  # stable
+
+
+@pytest.mark.parametrize(
+    ("at", "gate"),
+    [(SATURDAY, "podinfo-business-hours-podinfo"), (IN_THE_FREEZE, "holiday-freeze-podinfo")],
+    ids=["outside business hours", "holiday freeze"],
+)
+def test_a_schedule_blocks_the_release(tmp_path, baked, at, gate):
+    directory = world(tmp_path, announced="6.7.1", rollout_status=baked, healthy_since="2026-11-30T09:05:00Z")
+    doc = _plan_json(directory, at)
+    assert doc["deployed"] == "6.7.0"
+    assert doc["patches"] == []
+    blocking = [w for w in doc["summary"]["waits"] if w["what"] == "gate" and w["blocking"]]
+    assert [w["name"] for w in blocking] == [gate]
+    assert blocking[0]["until"] > at  # "closed until": the schedule's next transition
+    golden(f"plan-blocked-{gate}.txt", run(["plan", "-f", str(directory), "--at", at])[1])
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    (tmp_path / "ok.yaml").write_text((EXAMPLES / "rollout.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: [unclosed\n")
+    code, out, err = run(["plan", "-f", str(tmp_path)])
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: {tmp_path / 'bad.yaml'}:5: malformed YAML: ")
+    assert err.count("\n") == 1
+
+
+def test_an_object_without_a_name_names_file_and_line(tmp_path):
+    (tmp_path / "r.yaml").write_text("---\napiVersion: kuberik.com/v1alpha1\nkind: Rollout\nmetadata: {}\n")
+    code, _, err = run(["plan", "-f", str(tmp_path / "r.yaml")])
+    assert code == 1
+    assert err == f"error: {tmp_path / 'r.yaml'}:2: Rollout without metadata.name\n"
+
+
+def test_plan_input_errors(tmp_path):
+    assert (
+        run(["plan", "-f", str(tmp_path / "nothing")])[2]
+        == f"error: {tmp_path / 'nothing'}: no such file or directory\n"
+    )
+    assert run(["plan", "-f", str(tmp_path)])[2] == "error: no Rollout (kuberik.com/v1alpha1) in the files\n"
+    assert "not an RFC 3339 time" in run(["plan", "-f", str(EXAMPLES), "--at", "tuesday"])[2]
+
+
+def test_schedules_become_gates_before_the_rollout_syncs():
+    pool = plan.apply_schedules(plan.load([str(EXAMPLES)]), parse_time(SATURDAY))
+    gates = {g["metadata"]["name"]: g for g in pool if g["kind"] == "RolloutGate"}
+    assert gates["podinfo-business-hours-podinfo"]["spec"]["passing"] is False  # Allow, Saturday
+    assert gates["holiday-freeze-podinfo"]["spec"]["passing"] is True  # Deny, not in the window
+    assert gates["podinfo-approval"]["spec"]["passing"] is True  # the manual gate, as written
