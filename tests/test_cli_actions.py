@@ -403,7 +403,7 @@ def flux_applied(obj: dict, owned: dict) -> dict:
     return obj
 
 
-GIT_OWNS_SPEC = {
+GIT_OWNS_SPEC: dict[str, dict] = {
     "f:metadata": {"f:labels": {"f:kustomize.toolkit.fluxcd.io/name": {}}},
     "f:spec": {"f:releasesImagePolicy": {"f:name": {}}, "f:bakeTime": {}},
 }

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hooks.cli import plan
-from hooks.k8s import parse_time
+from hooks.k8s import parse_time as _parse_time
 from tests.cli_world import DIGEST, golden, run
+
+
+def parse_time(text: str) -> datetime:
+    moment = _parse_time(text)
+    assert moment is not None
+    return moment
+
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 IMAGE = "ghcr.io/stefanprodan/podinfo"

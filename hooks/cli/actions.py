@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from hooks.cli.errors import CliError
+from hooks.cli.report import section
 from hooks.k8s import annotations_of, dig, format_time, labels_of, meta
 from hooks.patchplan import plan_fields, pointer
 from hooks.rollout.annotations import (
@@ -105,13 +106,8 @@ def _ann(key: str) -> Path:
 
 def plan(verb: str, rollout: dict, now: datetime, **args: Any) -> Planned:
     """Plan one action on the Rollout as observed; raises CliError on bad arguments."""
-    spec = rollout.get("spec") if isinstance(rollout.get("spec"), dict) else {}
-    status = rollout.get("status") if isinstance(rollout.get("status"), dict) else {}
-    acked = (
-        status.get("acknowledgedAnnotations")
-        if isinstance(status.get("acknowledgedAnnotations"), dict)
-        else {}
-    )
+    spec, status = section(rollout, "spec"), section(rollout, "status")
+    acked = section(status, "acknowledgedAnnotations")
     ann = annotations_of(rollout)
     message, user = args.get("message"), args.get("user")
     extra: list[tuple[Path, Any]] = []

@@ -139,6 +139,7 @@ class Kube:
 
     def _res(self, kind: Kind) -> Any:
         if kind.kind not in self._resources:
+            res: Any
             if kind.namespaced:
                 res = create_namespaced_resource(kind.group, kind.version, kind.kind, kind.plural)
             else:
@@ -162,7 +163,8 @@ class Kube:
         k = KINDS[kind]
         ns = (namespace if namespace is not None else ALL_NS) if k.namespaced else None
         try:
-            items = self.client.list(self._res(k), namespace=ns, labels=label_pairs(selector) or None)
+            labels: Any = label_pairs(selector) or None  # lightkube takes a list of pairs too
+            items = self.client.list(self._res(k), namespace=ns, labels=labels)
             return [item.to_dict() for item in items]
         except Exception as exc:
             raise self._error(exc, "list", k, None, namespace) from None

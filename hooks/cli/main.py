@@ -41,13 +41,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
     common.add_argument("--context", help="kubeconfig context (default: the current one)")
     common.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
-    out = argparse.ArgumentParser(add_help=False)
+    out = _Parser(add_help=False)
     out.add_argument("-o", "--output", choices=render.FORMATS, default="table", help="output format")
-    watch = argparse.ArgumentParser(add_help=False)
+    watch = _Parser(add_help=False)
     watch.add_argument("-w", "--watch", action="store_true", help="print again whenever it changes")
     watch.add_argument("--watch-rounds", type=int, default=0, help=argparse.SUPPRESS)  # tests: stop after N
 

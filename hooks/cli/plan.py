@@ -44,6 +44,8 @@ def _documents(path: Path) -> Iterable[tuple[int, Any]]:
     try:
         while loader.check_node():
             node = loader.get_node()
+            if node is None:
+                break
             yield node.start_mark.line + 1, loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -19,6 +19,12 @@ NEXT_TRANSITION = ("rollout.kuberik.com/next-transition", "rollout.kuberik.com/s
 SCHEDULE_LABEL = "rollout.kuberik.com/schedule"
 
 
+def section(obj: Mapping, key: str) -> dict[str, Any]:
+    """obj[key] when it is an object, else {} (malformed or missing)."""
+    value = obj.get(key) if isinstance(obj, Mapping) else None
+    return value if isinstance(value, dict) else {}
+
+
 def _duration(spec: Mapping, key: str) -> timedelta | None:
     try:
         return parse_duration(spec.get(key)) if spec.get(key) is not None else None
@@ -58,8 +64,8 @@ def tag_of(entry: Any) -> str:
 
 def bake_view(rollout: Mapping, now: datetime) -> dict:
     """The deployed entry's bake and, while it runs, the deadline computed from the spec."""
-    spec = rollout.get("spec") if isinstance(rollout.get("spec"), Mapping) else {}
-    entry = head(rollout.get("status") or {})
+    spec = section(rollout, "spec")
+    entry = head(section(rollout, "status"))
     state = entry.get("bakeStatus")
     view: dict[str, Any] = {"status": state, "message": entry.get("bakeStatusMessage")}
     started = parse_time(entry.get("bakeStartTime"))
@@ -92,8 +98,8 @@ def _schedule_until(gate: Mapping | None) -> str | None:
 
 def waits(rollout: Mapping, gate_objects: list[dict] | None = None) -> list[dict]:
     """Everything that holds automatic deploys back now, each with its reason."""
-    spec = rollout.get("spec") if isinstance(rollout.get("spec"), Mapping) else {}
-    status = rollout.get("status") if isinstance(rollout.get("status"), Mapping) else {}
+    spec = section(rollout, "spec")
+    status = section(rollout, "status")
     conditions = status.get("conditions")
     by_name = {str(meta(g).get("name")): g for g in gate_objects or []}
     found: list[dict] = []
@@ -101,8 +107,8 @@ def waits(rollout: Mapping, gate_objects: list[dict] | None = None) -> list[dict
         found.append({"what": "pin", "message": f"pinned to {spec['wantedVersion']} (spec.wantedVersion)"})
     if spec.get("suspend") is True:
         found.append({"what": "suspend", "message": "spec.suspend is true: no automatic deploys"})
-    hold = status.get("hold")
-    if isinstance(hold, Mapping) and hold:
+    hold = section(status, "hold")
+    if hold:
         found.append(
             {
                 "what": "hold",
@@ -156,7 +162,7 @@ def waits(rollout: Mapping, gate_objects: list[dict] | None = None) -> list[dict
 
 def verdict(rollout: Mapping) -> int:
     """Exit code of status/why: 0 up to date or deploying, 2 something blocks, 3 failed or stalled."""
-    status = rollout.get("status") if isinstance(rollout.get("status"), Mapping) else {}
+    status = section(rollout, "status")
     conditions = status.get("conditions")
     stalled = get_condition(conditions, "Stalled")
     if head(status).get("bakeStatus") == "Failed" or (stalled and stalled.get("status") == "True"):
@@ -178,7 +184,7 @@ def verdict(rollout: Mapping) -> int:
 def summary(rollout: Mapping, now: datetime, gate_objects: list[dict] | None = None) -> dict:
     """The `status` view of one Rollout (also the `-o json` shape)."""
     md = meta(rollout)
-    status = rollout.get("status") if isinstance(rollout.get("status"), Mapping) else {}
+    status = section(rollout, "status")
     ready = get_condition(status.get("conditions"), "Ready") or {}
     code = verdict(rollout)
     return {
@@ -201,13 +207,13 @@ def summary(rollout: Mapping, now: datetime, gate_objects: list[dict] | None = N
 
 def history_rows(rollout: Mapping, now: datetime) -> list[dict]:
     """One row per history entry, newest first (also the `history -o json` shape)."""
-    status = rollout.get("status") if isinstance(rollout.get("status"), Mapping) else {}
-    hold = status.get("hold") if isinstance(status.get("hold"), Mapping) else {}
+    status = section(rollout, "status")
+    hold = section(status, "hold")
     rows = []
     for entry in status.get("history") or []:
         if not isinstance(entry, Mapping):
             continue
-        by = entry.get("triggeredBy") if isinstance(entry.get("triggeredBy"), Mapping) else {}
+        by = section(entry, "triggeredBy")
         started, ended = parse_time(entry.get("bakeStartTime")), parse_time(entry.get("bakeEndTime"))
         row: dict[str, Any] = {
             "id": entry.get("id"),
