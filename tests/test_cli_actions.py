@@ -173,11 +173,11 @@ def ann(key: str) -> str:
             ["unblock", "app"],
             rollout(
                 annotations={"rollout.kuberik.com/unblock-failed": "True"},
-                acked={"rollout.kuberik.com/unblock-failed": "true"},
+                acked={"rollout.kuberik.com/unblock-failed": "True"},
             ),
             [
                 {"op": "test", "path": ann("unblock-failed"), "value": "True"},
-                {"op": "replace", "path": ann("unblock-failed"), "value": "tRue"},
+                {"op": "replace", "path": ann("unblock-failed"), "value": "true"},
             ],
         ),
         (
@@ -239,6 +239,11 @@ def test_pin_changes_the_spec_and_records_message_in_the_same_object(fake_kube):
     [
         (["unpin", "app"], rollout(), "not pinned"),
         (["resume", "app"], rollout(), "not suspended"),
+        (
+            ["unblock", "app"],
+            rollout(annotations={"rollout.kuberik.com/unblock-failed": "TRUE"}),
+            "unblock already requested (rollout.kuberik.com/unblock-failed=TRUE, not acted on yet)",
+        ),
         (["suspend", "app"], rollout(spec={**SPEC, "suspend": True}), "already suspended"),
         (
             ["pin", "app", "1.0.0"],

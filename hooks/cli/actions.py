@@ -145,12 +145,15 @@ def plan(verb: str, rollout: dict, now: datetime, **args: Any) -> Planned:
             value = format_time(now + timedelta(seconds=1))
         p = Planned(verb, f"retry the bake ({RETRY}={value})", sets=[(_ann(RETRY), value)])
     elif verb == "unblock":
-        value = unblock_value(ann.get(UNBLOCK_FAILED), acked.get(UNBLOCK_FAILED))
+        current = ann.get(UNBLOCK_FAILED)
+        value = unblock_value(current, acked.get(UNBLOCK_FAILED))
         p = Planned(
             verb,
             f"unblock automatic deploys ({UNBLOCK_FAILED}={value})",
             sets=[(_ann(UNBLOCK_FAILED), value)],
         )
+        if isinstance(current, str) and current.lower() == "true" and current != acked.get(UNBLOCK_FAILED):
+            p.noop = f"unblock already requested ({UNBLOCK_FAILED}={current}, not acted on yet)"
     elif verb in ("suspend", "resume"):
         want = verb == "suspend"
         p = Planned(verb, f"set spec.suspend to {str(want).lower()}", sets=[(("spec", "suspend"), want)])
@@ -207,32 +210,48 @@ def git_snippet(p: Planned) -> str:
 
 
 def flux_refusal(p: Planned, rollout: Mapping) -> str | None:
-    """Why this change must be made in Git instead, or None when Flux keeps it."""
+    """Why this change belongs in Git instead, or None when Flux keeps it.
+
+    kustomize-controller applies with server-side apply and force: a field it owns (one that is
+    in Git) is put back at its next reconciliation; a field it does not own is left alone. Its
+    cleanup drops the ownership records of managers named `kubectl*`, not the fields themselves.
+    """
     owner = flux_owner(rollout)
     if owner is None:
         return None
-    in_git = [".".join(path) for path in p.paths if owned_by_flux(rollout, path)]
-    if p.spec_change:
-        return (
-            f"Rollout is applied by Flux Kustomization {owner}: a spec change made here is reverted when "
-            "the field is in Git and leaves Git wrong when it is not"
-        )
+    owned = {".".join(path): owned_by_flux(rollout, path) for path in p.paths}
+    in_git = [path for path, yes in owned.items() if yes]
+    where = f"Rollout is applied by Flux Kustomization {owner}"
     if in_git:
+        text = (
+            f"{where}, which owns {', '.join(in_git)} (it is in Git): kustomize-controller puts the Git "
+            "value back at its next reconciliation"
+        )
+        if not p.spec_change:
+            text += ", and an annotation put back is a fresh value that acts again"
+        return text
+    if p.spec_change:
+        spec_paths = ", ".join(path for path in owned if path.startswith("spec."))
+        if any(yes is None for yes in owned.values()):
+            return f"{where}; without managedFields it cannot be told whether {spec_paths} is in Git"
         return (
-            f"Rollout is applied by Flux Kustomization {owner}, which owns {', '.join(in_git)} "
-            "(it is in Git): "
-            "kustomize-controller would put the Git value back, and that value would then act again"
+            f"{where}; {spec_paths} is not in Git, so Flux keeps the change, but Git no longer describes "
+            "the Rollout and the next commit that sets it wins"
         )
     return None
 
 
-def flux_note(rollout: Mapping) -> str | None:
+def flux_note(p: Planned, rollout: Mapping) -> str | None:
+    """What Flux does with an annotation the CLI writes on a Rollout it applies."""
     owner = flux_owner(rollout)
     if owner is None:
         return None
+    where = f"note: Rollout is applied by Flux Kustomization {owner}"
+    if any(owned_by_flux(rollout, path) is None for path in p.paths):
+        return f"{where}; without managedFields it cannot be told whether this annotation is in Git"
     return (
-        f"note: Rollout is applied by Flux Kustomization {owner}; this annotation is not in Git, and "
-        "kustomize-controller's server-side apply keeps fields it does not own"
+        f"{where}; this annotation is not in Git, and kustomize-controller's server-side apply keeps "
+        "fields it does not own"
     )
 
 

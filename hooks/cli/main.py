@@ -146,12 +146,22 @@ def _status_text(view: dict) -> str:
             lines.append(f"  - {label}: {item['message']}")
     else:
         lines.append("waiting on: nothing")
+    lines += _schedule_lines(view["schedules"], "")
     if view["targets"]:
         lines.append("targets:")
         cols = [("KIND", "kind"), ("NAME", "name"), ("FIELD", "field"), ("DESIRED", "desired")]
         cols += [("OBSERVED", "observed"), ("STATE", "state"), ("MESSAGE", "message")]
         lines += ["  " + row for row in render.table(cols, view["targets"]).splitlines()]
     return "\n".join(lines) + "\n"
+
+
+def _schedule_lines(found: list[dict], indent: str) -> list[str]:
+    lines = [f"{indent}schedules:"] if found else []
+    for item in found:
+        state = "open" if item["open"] else "closed"
+        until = f" until {item['until']}" if item.get("until") else ""
+        lines.append(f"{indent}  - {item['schedule']} (gate {item['gate']}): {state}{until}")
+    return lines
 
 
 def _get_rows(rollouts: list[dict], now: datetime) -> list[dict]:
@@ -277,6 +287,7 @@ def why_text(doc: dict) -> str:
         for item in waits:
             label = item["what"] + (f" {item['name']}" if item.get("name") else "")
             lines.append(f"  - {label}: {item['message']}")
+    lines += _schedule_lines(doc["summary"]["schedules"], "")
     if not doc["engineReasons"]:
         lines.append(f"note: {why.engine.NO_REASONS} (this engine predates Evaluation.explain)")
     return "\n".join(lines) + "\n"
@@ -324,7 +335,7 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not args.force:
             out.write("Nothing sent (--force sends it anyway).\n")
             return errors.FAILURE
-    elif not planned.spec_change and (note := actions.flux_note(rollout)) is not None:
+    elif not planned.spec_change and (note := actions.flux_note(planned, rollout)) is not None:
         print(note, file=err)
     if args.dry_run:
         out.write(f"PATCH {kube_path(namespace, name)} (application/json-patch+json)\n")
@@ -356,6 +367,9 @@ def plan_text(doc: dict) -> str:
     for item in summary["waits"]:
         label = item["what"] + (f" {item['name']}" if item.get("name") else "")
         lines.append(f"  waits:    {label}: {item['message']}")
+    for line in doc["candidates"]:
+        lines.append(f"  candidate {line['tag']}: {line['reason']}")
+    lines += _schedule_lines(summary["schedules"], "  ")
     if doc["patches"]:
         lines.append("patches the controller sends once this decision is persisted:")
         for patch in doc["patches"]:

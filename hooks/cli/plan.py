@@ -22,6 +22,7 @@ from hooks.cli import engine, report
 from hooks.cli.errors import CliError
 from hooks.cli.kube import KINDS
 from hooks.cli.related import object_key, select_offline, sync_request
+from hooks.cli.why import candidate_lines
 from hooks.k8s import format_time, labels_of, meta
 from hooks.schedule import hook as schedule_hook
 from hooks.schedule.gates import SCHEDULE_LABEL, schedule_label_value
@@ -202,7 +203,7 @@ def as_data(p: Plan, at: datetime) -> dict:
         "deployed": deployed,
         "syncs": p.rounds,
         "resyncAfterSeconds": p.result.resync_after,
-        "explain": engine.explain(p.result.evaluation),
+        "candidates": candidate_lines(status, engine.explain(p.result.evaluation), None),
         "summary": report.summary(p.rollout, at, p.gates),
         "patches": [
             {

@@ -12,7 +12,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hooks.cli import errors
-from hooks.k8s import annotations_of, dig, format_time, get_condition, meta, parse_duration, parse_time
+from hooks.k8s import (
+    annotations_of,
+    dig,
+    format_time,
+    get_condition,
+    labels_of,
+    meta,
+    parse_duration,
+    parse_time,
+)
 
 #: The schedule hook's annotation on the gates it owns (SPEC §6); the older key is read too.
 NEXT_TRANSITION = ("rollout.kuberik.com/next-transition", "rollout.kuberik.com/schedule-next-transition")
@@ -123,8 +132,8 @@ def waits(rollout: Mapping, gate_objects: list[dict] | None = None) -> list[dict
         until = _schedule_until(obj)
         blocking = gate.get("passing") is False
         limited = bool(gate.get("allowedVersions")) and not gate.get("bypassGates")
-        if not (blocking or limited or until):
-            continue
+        if not (blocking or limited):
+            continue  # an open schedule window is reported by schedules(), not as a wait
         item = {
             "what": "gate",
             "name": gate.get("name"),
@@ -158,6 +167,28 @@ def waits(rollout: Mapping, gate_objects: list[dict] | None = None) -> list[dict
         if bad:
             found.append({"what": type_, "reason": cond.get("reason"), "message": cond.get("message", "")})
     return found
+
+
+def schedules(rollout: Mapping, gate_objects: list[dict] | None) -> list[dict]:
+    """Every schedule gate of this Rollout: open or closed, and until when (the next transition)."""
+    name = meta(rollout).get("name")
+    found = []
+    for gate in gate_objects or []:
+        schedule = labels_of(gate).get(SCHEDULE_LABEL)
+        if not schedule or dig(gate, "spec", "rolloutRef", "name") != name:
+            continue
+        passing = dig(gate, "spec", "passing")
+        if passing is None:
+            passing = dig(gate, "status", "passing")
+        found.append(
+            {
+                "schedule": schedule,
+                "gate": meta(gate).get("name"),
+                "open": passing is not False,
+                "until": _schedule_until(gate),
+            }
+        )
+    return sorted(found, key=lambda s: (str(s["schedule"]), str(s["gate"])))
 
 
 def verdict(rollout: Mapping) -> int:
@@ -195,6 +226,7 @@ def summary(rollout: Mapping, now: datetime, gate_objects: list[dict] | None = N
         "ready": {k: ready.get(k) for k in ("status", "reason", "message")},
         "bake": bake_view(rollout, now),
         "waits": waits(rollout, gate_objects),
+        "schedules": schedules(rollout, gate_objects),
         "candidates": [tag_of(c) for c in status.get("releaseCandidates") or []],
         "gatedCandidates": [tag_of(c) for c in status.get("gatedReleaseCandidates") or []],
         "targets": [
