@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from lightkube.config.kubeconfig import SingleConfig
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 from lightkube.types import PatchType
 
+from hooks.api.kinds import KINDS, Kind
 from hooks.cli.errors import CliError
 
 #: Field manager recorded in managedFields for the CLI's own changes to a Rollout.
@@ -25,41 +25,9 @@ FIELD_MANAGER = "kubectl-kuberik"
 CALL_TIMEOUT_S = 10.0
 
 
-@dataclass(frozen=True)
-class Kind:
-    kind: str
-    api_version: str
-    plural: str
-    namespaced: bool = True
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
-
-    @property
-    def version(self) -> str:
-        return self.api_version.rpartition("/")[2]
-
-    @property
-    def resource(self) -> str:
-        """`rollouts.kuberik.com`, as kubectl and RBAC messages name it."""
-        return f"{self.plural}.{self.group}" if self.group else self.plural
-
-
-KINDS: dict[str, Kind] = {
-    k.kind: k
-    for k in (
-        Kind("Rollout", "kuberik.com/v1alpha1", "rollouts"),
-        Kind("RolloutGate", "kuberik.com/v1alpha1", "rolloutgates"),
-        Kind("HealthCheck", "kuberik.com/v1alpha1", "healthchecks"),
-        Kind("RolloutSchedule", "kuberik.com/v1alpha1", "rolloutschedules"),
-        Kind("ClusterRolloutSchedule", "kuberik.com/v1alpha1", "clusterrolloutschedules", namespaced=False),
-        Kind("ImagePolicy", "image.toolkit.fluxcd.io/v1", "imagepolicies"),
-        Kind("OCIRepository", "source.toolkit.fluxcd.io/v1", "ocirepositories"),
-        Kind("Kustomization", "kustomize.toolkit.fluxcd.io/v1", "kustomizations"),
-        Kind("Namespace", "v1", "namespaces", namespaced=False),
-    )
-}
+def resource_name(kind: Kind) -> str:
+    """`rollouts.kuberik.com`, as kubectl and RBAC messages name a resource."""
+    return f"{kind.plural}.{kind.group}" if kind.group else kind.plural
 
 
 def kind_for_rule(api_version: str, resource: str) -> Kind:
@@ -91,7 +59,7 @@ def label_pairs(selector: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
 
 
 def _where(kind: Kind, name: str | None, namespace: str | None) -> str:
-    obj = f'{kind.resource} "{name}"' if name else kind.resource
+    obj = f'{resource_name(kind)} "{name}"' if name else resource_name(kind)
     return f"{obj} in namespace {namespace}" if namespace and kind.namespaced else obj
 
 
@@ -189,7 +157,9 @@ class Kube:
                     return CliError(
                         f"{kind.kind} {name} not found in namespace {ns}" if ns else f"{what} not found"
                     )
-                return CliError(f"{kind.resource} is not served by the API server (is the CRD installed?)")
+                return CliError(
+                    f"{resource_name(kind)} is not served by the API server (is the CRD installed?)"
+                )
             if code == 403:
                 return CliError(f"forbidden: you may not {verb} {what}: {message}")
             if code == 401:
