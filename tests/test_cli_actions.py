@@ -461,3 +461,25 @@ def test_annotation_kept_in_git_is_not_overwritten_from_the_cli(fake_kube):
     assert fake_kube.patches() == []
     assert "owns metadata.annotations.rollout.kuberik.com/force-deploy" in err
     assert "rollout.kuberik.com/force-deploy: 1.1.0@20260302T093005Z" in out
+
+
+def test_rbac_denial_of_the_patch_names_the_verb(fake_kube, monkeypatch):
+    """Reading is allowed, patching is not (a read-only role)."""
+    message = (
+        'rollouts.kuberik.com "app" is forbidden: User "viewer" cannot patch resource "rollouts" in API '
+        'group "kuberik.com" in the namespace "shop"'
+    )
+    original = Kube.json_patch
+
+    def denied(self, kind, name, namespace, ops):
+        fake_kube.fail(403, path=PATH, message=message, times=1)
+        return original(self, kind, name, namespace, ops)
+
+    monkeypatch.setattr(Kube, "json_patch", denied)
+    code, _, err = act(fake_kube, rollout(), "suspend", "app")
+    assert code == 1
+    assert (
+        err
+        == f'error: forbidden: you may not patch rollouts.kuberik.com "app" in namespace shop: {message}\n'
+    )
+    assert fake_kube.get("Rollout", NS, "app")["spec"] == SPEC

@@ -207,3 +207,22 @@ def test_schedules_become_gates_before_the_rollout_syncs():
     assert gates["podinfo-business-hours-podinfo"]["spec"]["passing"] is False  # Allow, Saturday
     assert gates["holiday-freeze-podinfo"]["spec"]["passing"] is True  # Deny, not in the window
     assert gates["podinfo-approval"]["spec"]["passing"] is True  # the manual gate, as written
+
+
+def test_a_status_that_never_settles_is_reported_not_looped(monkeypatch):
+    from hooks.cli import engine
+
+    real = engine.run_sync
+    counter = iter(range(10_000))
+
+    def restless(body, now, *, dry_run):
+        result = real(body, now, dry_run=dry_run)
+        result.status = {**result.status, "observedGeneration": next(counter)}
+        return result
+
+    monkeypatch.setattr(engine, "run_sync", restless)
+    code, _, err = run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING])
+    assert code == 1
+    assert (
+        err == f"error: the status did not settle within {plan.MAX_ROUNDS} syncs (a bug: please report it)\n"
+    )

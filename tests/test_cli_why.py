@@ -64,6 +64,23 @@ def test_why_without_engine_reasons_says_so(baking):
 EXPLAIN = {"1.1.0": "gated: gate 'freeze' is not passing", "1.0.1": "withdrawn"}
 
 
+def test_a_reason_naming_a_schedule_gate_says_until_when(baking, monkeypatch):
+    real = sync.evaluate
+
+    def evaluate(req, now):
+        evaluation = real(req, now)
+        evaluation.explain = {"1.1.0": "gated: gate 'office-hours-app-1a2b3c4d' is not passing"}
+        return evaluation
+
+    monkeypatch.setattr(sync, "evaluate", evaluate)
+    code, out, _ = run(["why", "app", "-n", NS])
+    assert code == 2
+    assert (
+        "  1.1.0: gated: gate 'office-hours-app-1a2b3c4d' is not passing; "
+        "closed until 2026-03-02T10:00:00Z (schedule office-hours)\n"
+    ) in out
+
+
 @pytest.fixture
 def explaining_engine(monkeypatch):
     """A test double until the engine exposes `Evaluation.explain`: the real evaluation, with the

@@ -280,7 +280,8 @@ def why_text(doc: dict) -> str:
     if not doc["candidates"]:
         lines.append("  no release candidate: up to date")
     for line in doc["candidates"]:
-        lines.append(f"  {line['tag']}: {line['reason']}")
+        until = f"; {line['until']}" if line.get("until") else ""
+        lines.append(f"  {line['tag']}: {line['reason']}{until}")
     waits = doc["summary"]["waits"]
     if waits:
         lines.append("waiting on:")
@@ -368,7 +369,8 @@ def plan_text(doc: dict) -> str:
         label = item["what"] + (f" {item['name']}" if item.get("name") else "")
         lines.append(f"  waits:    {label}: {item['message']}")
     for line in doc["candidates"]:
-        lines.append(f"  candidate {line['tag']}: {line['reason']}")
+        until = f"; {line['until']}" if line.get("until") else ""
+        lines.append(f"  candidate {line['tag']}: {line['reason']}{until}")
     lines += _schedule_lines(summary["schedules"], "  ")
     if doc["patches"]:
         lines.append("patches the controller sends once this decision is persisted:")

@@ -203,7 +203,7 @@ def as_data(p: Plan, at: datetime) -> dict:
         "deployed": deployed,
         "syncs": p.rounds,
         "resyncAfterSeconds": p.result.resync_after,
-        "candidates": candidate_lines(status, engine.explain(p.result.evaluation), None),
+        "candidates": candidate_lines(status, engine.explain(p.result.evaluation), None, p.gates),
         "summary": report.summary(p.rollout, at, p.gates),
         "patches": [
             {

@@ -172,11 +172,23 @@ def waits(rollout: Mapping, gate_objects: list[dict] | None = None) -> list[dict
 def schedules(rollout: Mapping, gate_objects: list[dict] | None) -> list[dict]:
     """Every schedule gate of this Rollout: open or closed, and until when (the next transition)."""
     name = meta(rollout).get("name")
+    return [
+        item
+        for item, gate in zip(schedules_of(gate_objects), _schedule_gates(gate_objects), strict=True)
+        if dig(gate, "spec", "rolloutRef", "name") == name
+    ]
+
+
+def _schedule_gates(gate_objects: list[dict] | None) -> list[dict]:
+    gates = [g for g in gate_objects or [] if labels_of(g).get(SCHEDULE_LABEL)]
+    return sorted(gates, key=lambda g: (labels_of(g)[SCHEDULE_LABEL], str(meta(g).get("name"))))
+
+
+def schedules_of(gate_objects: list[dict] | None) -> list[dict]:
+    """The schedule gates among `gate_objects`, whatever Rollout they gate."""
     found = []
-    for gate in gate_objects or []:
-        schedule = labels_of(gate).get(SCHEDULE_LABEL)
-        if not schedule or dig(gate, "spec", "rolloutRef", "name") != name:
-            continue
+    for gate in _schedule_gates(gate_objects):
+        schedule = labels_of(gate)[SCHEDULE_LABEL]
         passing = dig(gate, "spec", "passing")
         if passing is None:
             passing = dig(gate, "status", "passing")
@@ -188,7 +200,7 @@ def schedules(rollout: Mapping, gate_objects: list[dict] | None) -> list[dict]:
                 "until": _schedule_until(gate),
             }
         )
-    return sorted(found, key=lambda s: (str(s["schedule"]), str(s["gate"])))
+    return found
 
 
 def verdict(rollout: Mapping) -> int:

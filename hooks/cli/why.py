@@ -7,6 +7,7 @@ nothing is written. Every per-candidate reason is the engine's own (`Evaluation.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +22,27 @@ def request_for(kube: Lister, rollout: dict) -> dict:
     return sync_request(rollout, related, engine.ROLLOUT_CONTROLLER)
 
 
-def candidate_lines(status: dict, explained: dict[str, str] | None, tag: str | None) -> list[dict]:
-    """One line per release candidate (or for `tag`), each with the engine's reason."""
+_GATE_NAMED = re.compile(r"gate '([^']+)'")
+
+
+def _schedule_note(reason: str, gate_objects: list[dict]) -> str | None:
+    """`closed until <t>` when the engine's reason names a schedule's gate (SPEC §6's annotation)."""
+    match = _GATE_NAMED.search(reason)
+    if match is None:
+        return None
+    for item in report.schedules_of(gate_objects):
+        if item["gate"] == match[1] and item.get("until"):
+            return (
+                f"{'open' if item['open'] else 'closed'} until {item['until']} (schedule {item['schedule']})"
+            )
+    return None
+
+
+def candidate_lines(
+    status: dict, explained: dict[str, str] | None, tag: str | None, gate_objects: list[dict] | None = None
+) -> list[dict]:
+    """One line per release candidate (or for `tag`), each with the engine's reason; a reason
+    naming a schedule's gate gets the schedule's next transition ("closed until")."""
     candidates = [report.tag_of(c) for c in status.get("releaseCandidates") or []]
     tags = list(candidates)
     for extra in explained or {}:
@@ -38,6 +58,9 @@ def candidate_lines(status: dict, explained: dict[str, str] | None, tag: str | N
         if explained is not None and t in explained:
             line["reason"] = explained[t]
             line["code"] = engine.reason_code(explained[t])
+            note = _schedule_note(explained[t], gate_objects or [])
+            if note is not None:
+                line["until"] = note
         elif t == deployed:
             line["reason"], line["code"] = "deployed: this is the deployed version", "deployed"
         elif tag is not None and t not in known:
@@ -72,7 +95,7 @@ def explain(body: dict, now: datetime, tag: str | None) -> dict:
         "wouldDeploy": after if after != before else None,
         "decision": str(getattr(result.evaluation, "log", {}).get("decision", "")),
         "engineReasons": engine.explain(result.evaluation) is not None,
-        "candidates": candidate_lines(result.status, engine.explain(result.evaluation), tag),
+        "candidates": candidate_lines(result.status, engine.explain(result.evaluation), tag, gates),
         "summary": report.summary(evaluated, now, gates),
         "exitCode": report.verdict(evaluated),
     }
