@@ -54,6 +54,11 @@ def parser() -> argparse.ArgumentParser:
     top = _Parser(
         prog="kubectl kuberik",
         description="Operate kuberik Rollouts: what is deployed, why a release waits, operator actions.",
+        epilog=(
+            "exit codes: 0 done / up to date or deploying; 1 usage, input or API error; "
+            "2 something blocks a release; 3 the bake failed or the Rollout is stalled. "
+            "Each action writes one guarded JSON Patch on the Rollout; see docs/cli.md."
+        ),
     )
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
@@ -425,3 +430,7 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(run(sys.argv[1:] if argv is None else argv, sys.stdout, sys.stderr))
+
+
+if __name__ == "__main__":
+    main()
