@@ -226,3 +226,18 @@ def test_a_status_that_never_settles_is_reported_not_looped(monkeypatch):
     assert (
         err == f"error: the status did not settle within {plan.MAX_ROUNDS} syncs (a bug: please report it)\n"
     )
+
+
+def test_objects_without_a_namespace_take_the_one_given(tmp_path):
+    """Manifests as kept in Git often name no namespace: `-n` gives them one, as `kubectl apply -n`."""
+    for path in EXAMPLES.glob("*.yaml"):
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        for doc in docs:
+            doc.get("metadata", {}).pop("namespace", None)
+        (tmp_path / path.name).write_text(yaml.safe_dump_all(docs))
+    code, _, err = run(["plan", "-f", str(tmp_path), "--at", TUESDAY_MORNING])
+    assert code == 1
+    assert err.endswith("flux-image.yaml:9: ImagePolicy podinfo without metadata.namespace (or pass -n)\n")
+    code, out, err = run(["plan", "-f", str(tmp_path), "-n", "podinfo", "--at", TUESDAY_MORNING])
+    assert (code, err) == (0, "")
+    assert out.startswith("Rollout podinfo/podinfo at 2026-12-01T09:30:00Z")

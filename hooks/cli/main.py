@@ -107,6 +107,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", metavar="NAME", nargs="?", help="the Rollout (needed when the files hold several)")
     p.add_argument("--at", help="the clock, RFC 3339 (default: now)")
+    p.add_argument("-n", "--namespace", help="namespace of the objects that name none (as kubectl apply -n)")
     return top
 
 
@@ -394,7 +395,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if parsed is None:
             raise CliError(f"--at {args.at!r} is not an RFC 3339 time (e.g. 2026-12-01T09:30:00Z)")
         at = parsed
-    doc = plan.as_data(plan.run(plan.load(args.filename), args.name, at), at)
+    doc = plan.as_data(plan.run(plan.load(args.filename, args.namespace), args.name, at), at)
     out.write(plan_text(doc) if args.output == "table" else render.dump(doc, args.output))
     return errors.OK
 

@@ -58,14 +58,14 @@ def _documents(path: Path) -> Iterable[tuple[int, Any]]:
         loader.dispose()
 
 
-def _objects(path: Path, line: int, doc: Any) -> Iterable[dict]:
+def _objects(path: Path, line: int, doc: Any, namespace: str | None) -> Iterable[dict]:
     if doc is None:
         return
     if not isinstance(doc, dict):
         raise CliError(f"{path}:{line}: expected a Kubernetes object, found {type(doc).__name__}")
     if doc.get("kind") == "List" or (str(doc.get("kind", "")).endswith("List") and "items" in doc):
         for item in doc.get("items") or []:
-            yield from _objects(path, line, item)
+            yield from _objects(path, line, item, namespace)
         return
     kind = KINDS.get(str(doc.get("kind")))
     if kind is None or doc.get("apiVersion") != kind.api_version:
@@ -73,13 +73,16 @@ def _objects(path: Path, line: int, doc: Any) -> Iterable[dict]:
     md = doc.get("metadata")
     if not isinstance(md, dict) or not isinstance(md.get("name"), str) or not md["name"]:
         raise CliError(f"{path}:{line}: {doc.get('kind')} without metadata.name")
+    if kind.namespaced and not md.get("namespace") and namespace:
+        md["namespace"] = namespace  # as `kubectl apply -n` would
     if kind.namespaced and not md.get("namespace"):
-        raise CliError(f"{path}:{line}: {doc['kind']} {md['name']} without metadata.namespace")
+        raise CliError(f"{path}:{line}: {doc['kind']} {md['name']} without metadata.namespace (or pass -n)")
     yield doc
 
 
-def load(paths: Iterable[str]) -> list[dict]:
-    """Every object of a kind the controller reads, from files and directories (recursively)."""
+def load(paths: Iterable[str], namespace: str | None = None) -> list[dict]:
+    """Every object of a kind the controller reads, from files and directories (recursively);
+    `namespace` is given to namespaced objects that name none."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -93,7 +96,7 @@ def load(paths: Iterable[str]) -> list[dict]:
     objects = []
     for file in files:
         for line, doc in _documents(file):
-            for obj in _objects(file, line, doc):
+            for obj in _objects(file, line, doc, namespace):
                 key = (obj["kind"], object_key(obj))
                 if key in seen:
                     raise CliError(f"{file}:{line}: {obj['kind']} {key[1]} is also defined in {seen[key]}")
