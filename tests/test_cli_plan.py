@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import copy
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from hooks.cli import plan
-from hooks.k8s import parse_time as _parse_time
-from tests.cli_world import DIGEST, golden, run
-
-
-def parse_time(text: str) -> datetime:
-    moment = _parse_time(text)
-    assert moment is not None
-    return moment
-
-
-EXAMPLES = Path(__file__).parent.parent / "examples"
-IMAGE = "ghcr.io/stefanprodan/podinfo"
-TUESDAY_MORNING = "2026-12-01T09:30:00Z"  # 10:30 in Amsterdam: business hours, before the freeze
-SATURDAY = "2026-12-05T09:30:00Z"
-IN_THE_FREEZE = "2026-12-22T09:30:00Z"  # a Tuesday, inside the holiday freeze
+from tests.cli_world import (
+    EXAMPLES,
+    IN_THE_FREEZE,
+    SATURDAY,
+    TUESDAY_MORNING,
+    baked_status,
+    golden,
+    parse_time,
+    run,
+    world,
+)
 
 
 def test_plan_over_the_examples_as_they_are():
@@ -41,97 +35,9 @@ def test_plan_over_the_examples_as_they_are():
     assert doc["summary"]["ready"]["reason"] == "NoReleasesAvailable"
 
 
-# --- a world: the examples with the statuses Flux and the hooks write ------------------------------
-
-
-def _examples() -> list[dict]:
-    """Every object of examples/ (not the kustomize.config.k8s.io file that lists them)."""
-    docs = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
-        docs += [
-            d
-            for d in yaml.safe_load_all(path.read_text())
-            if d and not d["apiVersion"].startswith("kustomize.config")
-        ]
-    return docs
-
-
-def _ready(obj: dict, revision: str, at: str) -> None:
-    obj["metadata"]["generation"] = 1
-    ready = {"type": "Ready", "status": "True", "observedGeneration": 1, "lastTransitionTime": at}
-    if obj["kind"] == "OCIRepository":
-        ready.update(reason="Succeeded", message=f"stored artifact for digest '{revision}@{DIGEST}'")
-        obj["status"] = {
-            "observedGeneration": 1,
-            "conditions": [ready],
-            "artifact": {
-                "revision": f"{revision}@{DIGEST}",
-                "digest": DIGEST,
-                "path": f"ocirepository/podinfo/podinfo/{DIGEST[7:]}.tar.gz",
-                "url": "http://source-controller.flux-system.svc.cluster.local./ocirepository/podinfo/x.tar.gz",
-                "lastUpdateTime": at,
-            },
-        }
-    else:
-        ready.update(reason="ReconciliationSucceeded", message=f"Applied revision: {revision}@{DIGEST}")
-        obj["status"] = {
-            "observedGeneration": 1,
-            "conditions": [ready],
-            "lastAppliedRevision": f"{revision}@{DIGEST}",
-            "lastAttemptedRevision": f"{revision}@{DIGEST}",
-        }
-
-
-def world(tmp: Path, *, announced: str, rollout_status: dict | None, healthy_since: str) -> Path:
-    """The examples as `kubectl get -o yaml` would show them, written to `tmp`."""
-    docs = _examples()
-    at = "2026-11-30T08:55:00Z"  # when Flux last reconciled them
-    for obj in docs:
-        kind = obj["kind"]
-        if kind == "ImagePolicy":
-            obj["metadata"]["generation"] = 1
-            obj["status"] = {
-                "observedGeneration": 1,
-                "latestRef": {"name": "ghcr.io/stefanprodan/podinfo", "tag": announced, "digest": DIGEST},
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": "True",
-                        "reason": "Succeeded",
-                        "message": f"Latest image tag for {IMAGE} resolved to {announced}",
-                        "observedGeneration": 1,
-                        "lastTransitionTime": at,
-                    }
-                ],
-            }
-        elif kind in ("OCIRepository", "Kustomization"):
-            _ready(obj, "6.7.0", at)
-        elif kind == "HealthCheck":
-            obj["status"] = {"status": "Healthy", "message": "Kustomization podinfo/podinfo is ready"}
-            obj["status"].update(lastChangeTime=healthy_since, observedGeneration=1)
-        elif kind == "Rollout" and rollout_status is not None:
-            obj["metadata"]["generation"] = 1
-            obj["status"] = copy.deepcopy(rollout_status)
-    # One file as a `kind: List`, the way `kubectl get -o yaml` prints several objects.
-    (tmp / "cluster.yaml").write_text(
-        yaml.safe_dump(
-            {"apiVersion": "v1", "kind": "List", "items": docs, "metadata": {"resourceVersion": ""}}
-        )
-    )
-    return tmp
-
-
 @pytest.fixture
 def baked(tmp_path: Path) -> dict:
-    """The Rollout status after 6.7.0 was deployed on Monday and baked: two plans, persisted."""
-    first = world(tmp_path, announced="6.7.0", rollout_status=None, healthy_since="2026-11-30T09:00:00Z")
-    deployed = plan.run(plan.load([str(first)]), None, parse_time("2026-11-30T09:00:00Z"))
-    status = deployed.rollout["status"]
-    assert status["history"][0]["version"]["tag"] == "6.7.0"
-    again = world(tmp_path, announced="6.7.0", rollout_status=status, healthy_since="2026-11-30T09:05:00Z")
-    settled = plan.run(plan.load([str(again)]), None, parse_time("2026-11-30T10:00:00Z"))
-    assert settled.rollout["status"]["history"][0]["bakeStatus"] == "Succeeded"
-    return settled.rollout["status"]
+    return baked_status(tmp_path)
 
 
 def _plan_json(directory: Path, at: str) -> dict:

@@ -6,11 +6,21 @@ import json
 
 import pytest
 
-from hooks.cli import engine, why
+from hooks.cli import engine, plan, why
 from hooks.cli import main as cli
 from hooks.cli.kube import Kube, load_config
 from hooks.rollout import sync
-from tests.cli_world import baking_world, golden, run, schedule_gate, serve
+from tests.cli_world import (
+    SATURDAY,
+    baked_status,
+    baking_world,
+    golden,
+    parse_time,
+    run,
+    schedule_gate,
+    serve,
+    world,
+)
 from tests.rollout_world import NS
 
 
@@ -140,3 +150,29 @@ def test_why_names_the_collection_it_could_not_list(baking, fake_kube):
 def test_why_writes_nothing(baking, fake_kube):
     run(["why", "app", "-n", NS])
     assert {r.method for r in fake_kube.requests} == {"GET"}
+
+
+def test_why_over_the_examples_served_by_a_cluster(fake_kube, tmp_path, monkeypatch):
+    """The examples with their statuses, as a cluster holds them (schedule gates created by the
+    schedule hooks): 6.7.1 is announced on a Saturday, outside the business-hours window."""
+    (tmp_path / "baked").mkdir()
+    (tmp_path / "now").mkdir()
+    status = baked_status(tmp_path / "baked")
+    healthy = "2026-11-30T09:05:00Z"
+    directory = world(tmp_path / "now", announced="6.7.1", rollout_status=status, healthy_since=healthy)
+    at = parse_time(SATURDAY)
+    for obj in plan.apply_schedules(plan.load([str(directory)]), at):
+        fake_kube.put(obj)
+    monkeypatch.setattr(cli, "clock", lambda: at)
+    code, out, err = run(["why", "podinfo", "-n", "podinfo"])
+    assert (code, err) == (2, "")
+    golden("why-examples-saturday.txt", out)
+    assert (
+        "podinfo-business-hours (gate podinfo-business-hours-podinfo): closed until 2026-12-07T08:00:00Z"
+        in out
+    )
+    # The same world offline gives the same decision.
+    offline = json.loads(run(["plan", "-f", str(directory), "--at", SATURDAY, "-o", "json"])[1])
+    online = json.loads(run(["why", "podinfo", "-n", "podinfo", "-o", "json"])[1])
+    assert online["summary"]["waits"] == offline["summary"]["waits"]
+    assert online["deployed"] == offline["deployed"] == "6.7.0"
