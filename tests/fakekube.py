@@ -60,10 +60,25 @@ def write_kubeconfig(path: Path, server: str, token: str = FAKE_TOKEN) -> Path:
     return path
 
 
-def path_for(kind: str, namespace: str, name: str) -> str:
-    """REST path of a namespaced object of one of the kinds the actuator patches."""
-    api_version, plural = RESOURCES[kind]
-    return f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}"
+#: Kinds the fake also serves for reading (the CLI lists them): kind -> (apiVersion, plural, namespaced).
+READ_KINDS: dict[str, tuple[str, str, bool]] = {
+    **{kind: (api, plural, True) for kind, (api, plural) in RESOURCES.items()},
+    "RolloutGate": ("kuberik.com/v1alpha1", "rolloutgates", True),
+    "HealthCheck": ("kuberik.com/v1alpha1", "healthchecks", True),
+    "RolloutSchedule": ("kuberik.com/v1alpha1", "rolloutschedules", True),
+    "ClusterRolloutSchedule": ("kuberik.com/v1alpha1", "clusterrolloutschedules", False),
+    "ImagePolicy": ("image.toolkit.fluxcd.io/v1", "imagepolicies", True),
+    "Namespace": ("v1", "namespaces", False),
+}
+
+
+def path_for(kind: str, namespace: str | None, name: str) -> str:
+    """REST path of an object of one of the kinds the fake serves."""
+    api_version, plural, namespaced = READ_KINDS[kind]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if not namespaced:
+        return f"{prefix}/{plural}/{name}"
+    return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
 
 
 @dataclass(frozen=True)
@@ -142,7 +157,7 @@ class FakeKube:
     def put(self, obj: dict) -> str:
         """Store (a copy of) an object; returns its REST path."""
         meta = obj.setdefault("metadata", {})
-        path = path_for(obj["kind"], meta["namespace"], meta["name"])
+        path = path_for(obj["kind"], meta.get("namespace"), meta["name"])
         stored = copy.deepcopy(obj)
         stored["metadata"].setdefault("resourceVersion", "1")
         stored["metadata"].setdefault("generation", 1)
@@ -257,6 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
         if kube.token is not None and self.headers.get("Authorization") != f"Bearer {kube.token}":
             self._status(401, "Unauthorized")
             return
+        if method == "GET" and self._read_other(url.path, parse_qs(url.query)):
+            return
         match = _PATH.match(url.path)
         if match is None or method not in ("GET", "PATCH"):
             self._status(405, f"{method} {url.path} is not supported by the fake API server")
@@ -305,6 +322,58 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(409, "Operation cannot be fulfilled: the object has been modified")
             return
         self._json(200, patched)
+
+    def _read_other(self, path: str, query: dict[str, list[str]]) -> bool:
+        """GET of a collection (namespaced or across namespaces, `labelSelector` applied the way
+        the API server applies it) or of a cluster-scoped object; False for other paths."""
+        kube = self.kube
+        for kind, (api_version, plural, namespaced) in READ_KINDS.items():
+            prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            collection = re.fullmatch(
+                re.escape(prefix) + r"(?:/namespaces/(?P<ns>[^/]+))?/" + re.escape(plural), path
+            )
+            if collection is not None and (namespaced or collection["ns"] is None):
+                selector = (query.get("labelSelector") or [""])[0]
+                try:
+                    requirements = parse_label_selector(selector)
+                except ValueError as exc:
+                    self._status(400, f"unable to parse requirement: {exc}")
+                    return True
+                with kube._lock:
+                    items = [copy.deepcopy(o) for o in kube.objects.values() if o.get("kind") == kind]
+                ns = collection["ns"]
+                items = [
+                    o
+                    for o in items
+                    if (ns is None or o["metadata"].get("namespace") == ns)
+                    and labels_match(requirements, o["metadata"].get("labels") or {})
+                ]
+                items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+                if api_version == "v1":  # built-in lists carry no kind/apiVersion per item
+                    for item in items:
+                        item.pop("kind", None)
+                        item.pop("apiVersion", None)
+                self._json(
+                    200,
+                    {
+                        "apiVersion": api_version,
+                        "kind": f"{kind}List",
+                        "metadata": {"resourceVersion": str(len(kube.requests))},
+                        "items": items,
+                    },
+                )
+                return True
+            if not namespaced:
+                single = re.fullmatch(re.escape(prefix) + "/" + re.escape(plural) + r"/(?P<name>[^/]+)", path)
+                if single is not None:
+                    with kube._lock:
+                        obj = copy.deepcopy(kube.objects.get(path))
+                    if obj is None:
+                        self._status(404, f'{plural} "{single["name"]}" not found')
+                    else:
+                        self._json(200, obj)
+                    return True
+        return False
 
     def _status(self, code: int, message: str, details: dict | None = None) -> None:
         status: dict[str, Any] = {
@@ -368,3 +437,55 @@ def _default_message(code: int, path: str) -> str:
         429: "Too many requests, please try again later.",
         500: "Internal error occurred: etcdserver: request timed out",
     }.get(code, f"fake failure {code}")
+
+
+def parse_label_selector(text: str) -> list[tuple[str, str, list[str]]]:
+    """The string form of a label selector (`a=b,c in (x,y),!d,e`) as (key, op, values)."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if current:
+        parts.append(current)
+    requirements = []
+    for raw in (p.strip() for p in parts):
+        set_match = re.fullmatch(r"(\S+)\s+(in|notin)\s+\(([^)]*)\)", raw)
+        if set_match:
+            values = [v.strip() for v in set_match[3].split(",") if v.strip()]
+            requirements.append((set_match[1], set_match[2], values))
+        elif re.fullmatch(r"![^=!\s]+", raw):
+            requirements.append((raw[1:], "!", []))
+        elif "!=" in raw:
+            key, value = raw.split("!=", 1)
+            requirements.append((key.strip(), "!=", [value.strip()]))
+        elif "=" in raw:
+            key, value = raw.split("==", 1) if "==" in raw else raw.split("=", 1)
+            requirements.append((key.strip(), "=", [value.strip()]))
+        elif re.fullmatch(r"[^=!\s(),]+", raw):
+            requirements.append((raw, "exists", []))
+        else:
+            raise ValueError(repr(raw))
+    return requirements
+
+
+def labels_match(requirements: list[tuple[str, str, list[str]]], labels: dict[str, str]) -> bool:
+    for key, op, values in requirements:
+        present = key in labels
+        if op == "=" and labels.get(key) != values[0]:
+            return False
+        if op == "!=" and present and labels[key] == values[0]:
+            return False
+        if op == "in" and not (present and labels[key] in values):
+            return False
+        if op == "notin" and present and labels[key] in values:
+            return False
+        if op == "exists" and not present:
+            return False
+        if op == "!" and present:
+            return False
+    return True
