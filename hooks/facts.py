@@ -152,7 +152,7 @@ class _Builder:
     ) -> None:
         if time is None:
             return
-        entry_id = entry.get("id") if entry is not None else None
+        entry_id = entry.get("id") if entry is not None else extra.pop("entry_id", None)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ")
         name = event_name(self.rollout, self.uid, reason, entry_id, stamp, extra.pop("key", ""))
         tag = _tag(entry) if entry is not None else extra.pop("version", None)
@@ -250,7 +250,8 @@ def _hold_facts(b: _Builder, status: Mapping[str, Any], entries: list[dict]) -> 
         text = f"Automatic deploys wait for a release later than {resume} ({reason})"
         if _text(hold.get("message")):
             text += f": {hold['message']}"
-        b.add(HOLD_SET, since, text, None, key=f"{active}/{resume}", version=resume)
+        entry_id = active if isinstance(active, int) else None
+        b.add(HOLD_SET, since, text, None, key=f"{active}/{resume}", version=resume, entry_id=entry_id)
     for index, entry in enumerate(entries):
         cleared = entry.get("clearedHold")
         older = entries[index + 1] if index + 1 < len(entries) else None
