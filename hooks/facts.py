@@ -201,7 +201,9 @@ def _bake_facts(b: _Builder, entry: dict, older: list[dict], releases: Any) -> N
             if isinstance(c, Mapping) and c.get("name")
         ]
         failing = f" (HealthChecks: {', '.join(checks[:5])})" if checks else ""
-        b.add(BAKE_FAILED, ended, f"Bake of {tag} failed: {text}{failing}", entry, key=state)
+        # a change failure is a deployment whose bake failed: a failed retry is the same one
+        first = {} if entry.get("lastRetryTimestamp") else {"change_failure": 1.0}
+        b.add(BAKE_FAILED, ended, f"Bake of {tag} failed: {text}{failing}", entry, key=state, measures=first)
     elif state == "Cancelled":
         b.add(BAKE_CANCELLED, ended, f"Bake of {tag} cancelled: {text}", entry, key=state)
     else:

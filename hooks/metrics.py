@@ -63,7 +63,7 @@ DELIVERY_DEPLOYMENTS = Counter(
 )
 DELIVERY_CHANGE_FAILURES = Counter(
     "rollout_delivery_change_failures",
-    "Deployments whose bake Failed, by namespace.",
+    "Deployments whose bake Failed (a failed retry of the same deployment is not counted again).",
     ["namespace"],
 )
 _DELIVERY_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800)
@@ -109,7 +109,7 @@ def delivery(namespace: str, fact: Any) -> None:
     """Delivery metrics of one newly announced fact (hooks.facts.Fact)."""
     if fact.action == "Deploy":
         DELIVERY_DEPLOYMENTS.labels(namespace, fact.trigger or "Unknown").inc()
-    elif fact.reason == "BakeFailed":
+    elif fact.reason == "BakeFailed" and "change_failure" in fact.measures:
         DELIVERY_CHANGE_FAILURES.labels(namespace).inc()
     elif fact.reason == "BakeSucceeded":
         if "lead_time" in fact.measures:

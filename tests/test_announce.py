@@ -400,3 +400,89 @@ def test_a_failed_bake_and_its_rollback_are_announced_as_warnings(fake_kube):
     assert list(events) == ["Deployed", "BakeStarted", "BakeFailed", "RolledBack", "HoldSet"]
     assert events["BakeFailed"]["type"] == "Warning" and events["RolledBack"]["type"] == "Warning"
     assert events["HoldSet"]["note"].startswith("Automatic deploys wait for a release later than 1.1.0")
+
+
+def test_targets_failing_is_announced_as_a_warning(fake_kube):
+    world = events_world(fake_kube)
+    world.ocirepo("manifests", tag="1.0.0")
+    world.release("1.0.0")
+    world.publish()
+    world.once()
+    world.once()
+    world.release("1.1.0")
+    world.advance(minutes=1)
+    world.once()
+    fake_kube.fail(403, path="/apis/source.toolkit.fluxcd.io/v1/namespaces/shop/ocirepositories/manifests")
+    world.once()  # the patch is refused: the status records TargetsFailing
+    assert world.condition("TargetsSynced") == ("False", "TargetsFailing")
+    world.once()  # ... which the next sync announces
+    failing = [e for e in fake_kube.events(NS) if e["reason"] == "TargetsFailing"]
+    assert len(failing) == 1 and failing[0]["type"] == "Warning"
+    assert "OCIRepository/manifests" in failing[0]["note"] and "forbidden" in failing[0]["note"]
+    world.advance(seconds=10)
+    world.once()
+    assert len([e for e in fake_kube.events(NS) if e["reason"] == "TargetsFailing"]) == 1
+
+
+def _sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_delivery_metrics_are_counted_once_across_replicas(fake_kube):
+    world = events_world(fake_kube)
+    world.release("1.0.0")
+    world.publish()
+    deployments = _sample("rollout_delivery_deployments_total", namespace=NS, trigger="Automatic")
+    lead_times = _sample("rollout_delivery_lead_time_seconds_count", namespace=NS)
+    world.once()
+    world.once()
+    second_replica(world).once()
+    world.once()
+    assert _sample("rollout_delivery_deployments_total", namespace=NS, trigger="Automatic") == deployments + 1
+    assert _sample("rollout_delivery_lead_time_seconds_count", namespace=NS) == lead_times + 1
+    assert _sample("rollout_announcements_total", destination="kubernetes", result="exists") >= 2
+
+
+def test_flux_events_address_must_be_an_http_url():
+    with pytest.raises(ValueError, match="FLUX_EVENTS_ADDRESS"):
+        Announcer.from_env({"FLUX_EVENTS_ADDRESS": "notification-controller.flux-system"})
+    with pytest.raises(ValueError, match="FLUX_EVENTS_ADDRESS"):
+        create_app(environ={"HOOK_AUTH_DISABLED": "true", "FLUX_EVENTS_ADDRESS": "flux-system:80"})
+    announcer = Announcer.from_env(
+        {"FLUX_EVENTS_ADDRESS": " http://notification-controller.flux-system.svc./ "}
+    )
+    assert announcer.flux_address == "http://notification-controller.flux-system.svc./"
+    assert Announcer.from_env({}).flux_address is None
+
+
+def test_the_fake_api_server_validates_events_as_the_api_server_does(fake_kube):
+    import httpx2
+
+    from hooks.announce import kubernetes_event
+    from hooks.facts import Fact
+
+    rollout = {"metadata": {"name": "app", "namespace": NS, "uid": UID}}
+    fact = Fact("app.0123456789abcdef", "Deployed", T0, "Deployed 1.0.0")
+    good = kubernetes_event(rollout, fact, "rollout-hooks-0")
+    headers = {"Authorization": "Bearer fake-token-for-tests"}
+
+    def create(body: dict) -> httpx2.Response:
+        return httpx2.post(fake_kube.url + EVENTS, json=body, headers=headers, timeout=5)
+
+    assert create(good).status_code == 201
+    conflict = create(good)
+    assert conflict.status_code == 409 and conflict.json()["reason"] == "AlreadyExists"
+    assert (
+        create(
+            {**good, "metadata": {"name": "b", "namespace": NS}, "eventTime": "2026-03-02T09:00:00Z"}
+        ).status_code
+        == 400
+    )
+    assert create({**good, "metadata": {"name": "c", "namespace": NS}, "note": "x" * 2000}).status_code == 422
+    assert (
+        create({**good, "metadata": {"name": "d", "namespace": NS}, "reportingController": "a b"}).status_code
+        == 422
+    )
+    assert create({**good, "metadata": {"name": "e", "namespace": "other"}}).status_code == 400
