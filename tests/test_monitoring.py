@@ -369,7 +369,8 @@ def test_prometheus_rule_expressions_parse_and_use_existing_series():
 
 
 def test_the_deploying_alert_defaults_to_one_hour():
-    [rule] = [r for r in _rules() if r["alert"] == "RolloutDeployingTooLong"]
+    rule = _rules()[1]  # docs/events-and-metrics.md patches /spec/groups/0/rules/1
+    assert rule["alert"] == "RolloutDeployingTooLong"
     assert "> 3600" in rule["expr"] and 'bake_status="Deploying"' in rule["expr"]
 
 
