@@ -39,7 +39,7 @@ from lightkube.generic_resource import create_namespaced_resource
 from hooks import facts as facts_
 from hooks import metrics
 from hooks.actuator import APPLY, DRY_RUN, SERVICE_ACCOUNT_DIR, discover_config, outcome_for_exception
-from hooks.facts import Fact
+from hooks.facts import Fact, items, mapping
 
 log = logging.getLogger("hooks.announce")
 
@@ -109,11 +109,11 @@ class Outcome:
 def flux_objects(rollout: Mapping[str, Any], related: Mapping[str, Sequence[dict]]) -> list[FluxObject]:
     """The Flux objects the persisted status says this Rollout drives (status.targets), with
     apiVersion and uid from the related objects when Metacontroller sent them."""
-    md = rollout.get("metadata") if isinstance(rollout.get("metadata"), Mapping) else {}
+    md = mapping(rollout.get("metadata"))
     namespace = str(md.get("namespace") or "")
-    status = rollout.get("status") if isinstance(rollout.get("status"), Mapping) else {}
+    status = mapping(rollout.get("status"))
     seen: dict[tuple[str, str], FluxObject] = {}
-    for entry in status.get("targets") if isinstance(status.get("targets"), list) else []:
+    for entry in items(status.get("targets")):
         if not isinstance(entry, Mapping) or entry.get("kind") not in FLUX_KINDS:
             continue
         kind, name = str(entry["kind"]), entry.get("name")
@@ -123,7 +123,7 @@ def flux_objects(rollout: Mapping[str, Any], related: Mapping[str, Sequence[dict
             continue
         api_version, uid = FLUX_KINDS[kind], None
         for obj in related.get(kind, ()):
-            meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+            meta = mapping(obj.get("metadata"))
             if meta.get("name") == name and meta.get("namespace", namespace) == namespace:
                 api_version = str(obj.get("apiVersion") or api_version)
                 uid = meta.get("uid") if isinstance(meta.get("uid"), str) else None

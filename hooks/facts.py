@@ -77,6 +77,16 @@ class Fact:
         return KINDS[self.reason][1]
 
 
+def mapping(value: Any) -> Mapping[str, Any]:
+    """`value` if it is a mapping, else an empty one (statuses may hold anything)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def items(value: Any) -> list[Any]:
+    """`value` if it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def trigger_of(entry: Mapping[str, Any]) -> str:
     """SPEC §1.1: the entry's trigger; entries written without one are read by their message."""
     trigger = entry.get("trigger")
@@ -84,7 +94,7 @@ def trigger_of(entry: Mapping[str, Any]) -> str:
         return trigger
     if entry.get("rollbackOf") is not None:
         return ROLLBACK
-    message = entry.get("message") if isinstance(entry.get("message"), str) else ""
+    message = _text(entry.get("message"))
     if message.startswith("Automatic deployment"):
         return AUTOMATIC
     if message.startswith("Adopted") or entry.get("adopted") is True:
@@ -125,7 +135,7 @@ def _tag(entry: Mapping[str, Any]) -> str | None:
 
 
 def _discovered(entry: Mapping[str, Any], releases: Any) -> datetime | None:
-    version = entry.get("version") if isinstance(entry.get("version"), Mapping) else {}
+    version = mapping(entry.get("version"))
     found = parse_time(version.get("discoveredAt"))
     if found is None and isinstance(releases, list):
         tag = _tag(entry)
@@ -136,7 +146,7 @@ def _discovered(entry: Mapping[str, Any], releases: Any) -> datetime | None:
 
 
 def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
-    for cond in status.get("conditions") if isinstance(status.get("conditions"), list) else []:
+    for cond in items(status.get("conditions")):
         if isinstance(cond, Mapping) and cond.get("type") == type_:
             return cond
     return {}
@@ -162,7 +172,7 @@ class _Builder:
 
 def _deploy_fact(b: _Builder, entry: dict) -> None:
     tag, trigger = _tag(entry) or "?", trigger_of(entry)
-    who = entry.get("triggeredBy") if isinstance(entry.get("triggeredBy"), Mapping) else {}
+    who = mapping(entry.get("triggeredBy"))
     by = f" by {who.get('name')}" if who.get("kind") == "User" and who.get("name") else ""
     message = _text(entry.get("message"))
     when = parse_time(entry.get("timestamp"))
@@ -316,7 +326,7 @@ def facts(rollout: Any, now: datetime) -> list[Fact]:
     """The facts of a Rollout object's PERSISTED status that are due for announcement."""
     if not isinstance(rollout, Mapping):
         return []
-    md = rollout.get("metadata") if isinstance(rollout.get("metadata"), Mapping) else {}
+    md = mapping(rollout.get("metadata"))
     name, uid = md.get("name"), md.get("uid")
     if not isinstance(name, str) or not name:
         return []
