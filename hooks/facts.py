@@ -124,7 +124,7 @@ def _entries(status: Mapping[str, Any]) -> list[dict]:
     return [
         e
         for e in (raw if isinstance(raw, list) else [])
-        if isinstance(e, dict) and isinstance(e.get("id"), int) and parse_time(e.get("timestamp"))
+        if isinstance(e, dict) and isinstance(e.get("id"), int) and isinstance(e.get("timestamp"), str)
     ]
 
 
@@ -153,14 +153,14 @@ def _condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
 
 
 class _Builder:
-    def __init__(self, rollout: str, uid: str) -> None:
-        self.rollout, self.uid = rollout, uid
+    def __init__(self, rollout: str, uid: str, since: datetime | None = None) -> None:
+        self.rollout, self.uid, self.since = rollout, uid, since
         self.facts: list[Fact] = []
 
     def add(
         self, reason: str, time: datetime | None, message: str, entry: Mapping[str, Any] | None, **extra: Any
     ) -> None:
-        if time is None:
+        if time is None or (self.since is not None and time < self.since):
             return
         entry_id = entry.get("id") if entry is not None else extra.pop("entry_id", None)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -300,18 +300,28 @@ def _targets_fact(b: _Builder, status: Mapping[str, Any], entries: list[dict]) -
     b.add(TARGETS_FAILING, when, f"Targets of {_tag(head) or '?'} are failing: {message}", head)
 
 
-def derive(status: Any, rollout: str, uid: str) -> list[Fact]:
-    """Every fact the status records, oldest first (no age filter)."""
+def derive(status: Any, rollout: str, uid: str, since: datetime | None = None) -> list[Fact]:
+    """Every fact the status records, oldest first; with `since`, only facts from then on.
+
+    Only history[0] bakes and a deployment is dated at or after the entry before it (SPEC
+    §3.8), so every fact of an entry is at or before the timestamp of the next newer entry:
+    entries behind one older than `since` are not read at all (a 100-entry history costs
+    what its last hour costs)."""
     if not isinstance(status, Mapping):
         return []
-    b = _Builder(rollout, uid)
+    b = _Builder(rollout, uid, since)
     entries = _entries(status)
     releases = status.get("availableReleases")
+    recent = entries
     for index, entry in enumerate(entries):
+        newer = parse_time(entries[index - 1]["timestamp"]) if index else None
+        if since is not None and newer is not None and newer < since:
+            recent = entries[:index]
+            break
         older = entries[index + 1 :]
         _deploy_fact(b, entry)
         _bake_facts(b, entry, older, releases)
-    _hold_facts(b, status, entries)
+    _hold_facts(b, status, recent + entries[len(recent) : len(recent) + 1])
     _targets_fact(b, status, entries)
     return sorted(b.facts, key=lambda f: (f.time, f.entry_id or 0, _RANK[f.reason]))
 
@@ -332,4 +342,4 @@ def facts(rollout: Any, now: datetime) -> list[Fact]:
         return []
     # Without a UID (never on a real cluster), names fall back to namespace/name.
     key = uid if isinstance(uid, str) and uid else f"{md.get('namespace')}/{name}"
-    return due(derive(rollout.get("status"), name, key), now)
+    return due(derive(rollout.get("status"), name, key, since=now - MAX_AGE), now)

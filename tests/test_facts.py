@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hooks import facts
 from tests.rollout_world import T0, ts
@@ -230,3 +232,35 @@ def test_delivery_measures_lead_time_and_time_to_recover():
     assert latest.measures["lead_time"] == timedelta(hours=1, minutes=30).total_seconds()
     assert latest.measures["time_to_recover"] == timedelta(hours=1, minutes=50).total_seconds()
     assert "time_to_recover" not in succeeded[0].measures
+
+
+@st.composite
+def histories(draw) -> list[dict]:
+    """Histories as the engine writes them: newest first, each deployment dated at or after the
+    previous one, its bake times after its own timestamp and before the next deployment."""
+    count = draw(st.integers(0, 12))
+    gaps = draw(st.lists(st.integers(0, 90), min_size=count, max_size=count))
+    entries, at = [], T0 - timedelta(hours=4)
+    for index, gap in enumerate(gaps):
+        at += timedelta(minutes=gap)
+        state = draw(st.sampled_from(["Deploying", "InProgress", "Succeeded", "Failed", "Cancelled"]))
+        fields = {"bakeStatus": state, "trigger": draw(st.sampled_from(["Automatic", "Pin", "Rollback"]))}
+        room = gaps[index + 1] if index + 1 < count else 60  # until the next deployment
+        start = at + timedelta(minutes=draw(st.integers(0, room)))
+        end = start + timedelta(minutes=draw(st.integers(0, room)))
+        end = min(end, at + timedelta(minutes=room))
+        if state != "Deploying":
+            fields["bakeStartTime"] = ts(min(start, end))
+        if state in ("Succeeded", "Failed", "Cancelled"):
+            fields["bakeEndTime"] = ts(end)
+        entries.insert(0, entry(index + 1, f"1.{index}.0", at, **fields))
+    return entries
+
+
+@settings(max_examples=200)
+@given(histories(), st.integers(0, 8 * 60))
+def test_reading_only_the_last_hour_gives_the_same_due_facts(history, minutes):
+    now = T0 - timedelta(hours=4) + timedelta(minutes=minutes)
+    rollout = {"metadata": {"name": "app", "namespace": "shop", "uid": UID}, "status": {"history": history}}
+    expected = facts.due(facts.derive(rollout["status"], "app", UID), now)
+    assert [f.name for f in facts.facts(rollout, now)] == [f.name for f in expected]
