@@ -279,12 +279,15 @@ class Announcer:
         due: Sequence[Fact],
         objects: Sequence[FluxObject],
         now: datetime,
+        deadline: float | None = None,
     ) -> Outcome:
-        """Announce each due fact once. Never raises."""
+        """Announce each due fact once. Never raises. `deadline` (on this announcer's clock,
+        time.monotonic by default) ends the announcing earlier than its own budget."""
         outcome = Outcome()
         if self.mode == DRY_RUN or not due:
             return outcome  # SPEC §4.4: dry-run sends no Events
-        deadline = self._clock() + self.budget
+        own = self._clock() + self.budget
+        deadline = own if deadline is None else min(own, deadline)
         namespace = str(rollout["metadata"].get("namespace", ""))
         for fact in due:
             if self._known(fact.name):
@@ -416,7 +419,10 @@ def persisted(req: Any, ctx: Any) -> float | None:
     if not due:
         return None
     related = {kind: req.related_of(kind) for kind in FLUX_KINDS}
-    outcome = announcer.announce(rollout, due, flux_objects(rollout, related), ctx.now)
+    # A request deadline (SPEC §7 HOOK_DEADLINE, time.monotonic) is honoured when the context has one.
+    deadline = getattr(ctx, "deadline", None)
+    deadline = deadline if isinstance(deadline, (int, float)) else None
+    outcome = announcer.announce(rollout, due, flux_objects(rollout, related), ctx.now, deadline)
     if outcome.created or outcome.pending:
         ctx.log["announced"] = [f.reason for f in outcome.created]
         ctx.log["announce_pending"] = len(outcome.pending)

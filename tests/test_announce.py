@@ -486,3 +486,19 @@ def test_the_fake_api_server_validates_events_as_the_api_server_does(fake_kube):
         == 422
     )
     assert create({**good, "metadata": {"name": "e", "namespace": "other"}}).status_code == 400
+
+
+def test_a_spent_request_deadline_sends_nothing_and_keeps_the_facts_due(fake_kube):
+    import time
+
+    from hooks import facts as facts_
+
+    world = events_world(fake_kube)
+    world.release("1.0.0")
+    world.publish()
+    world.once()
+    rollout = world.rollout()
+    due = facts_.facts(rollout, world.now)
+    outcome = world.announcer.announce(rollout, due, [], world.now, deadline=time.monotonic())
+    assert [f.reason for f in outcome.pending] == ["Deployed", "BakeSucceeded"]
+    assert fake_kube.creates() == [] and outcome.retry_after(world.now) == 10
