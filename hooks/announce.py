@@ -39,18 +39,16 @@ from lightkube.generic_resource import create_namespaced_resource
 from hooks import facts as facts_
 from hooks import metrics
 from hooks.actuator import APPLY, DRY_RUN, SERVICE_ACCOUNT_DIR, discover_config, outcome_for_exception
+from hooks.api import kinds
 from hooks.facts import Fact, items, mapping
 
 log = logging.getLogger("hooks.announce")
 
 REPORTING_CONTROLLER = "kuberik.com/rollout-controller"
 FLUX_REPORTING_CONTROLLER = "kuberik-rollout-controller"
-ROLLOUT_API_VERSION = "kuberik.com/v1alpha1"
+ROLLOUT_API_VERSION = kinds.ROLLOUT.api_version
 #: Kinds Flux's Alert accepts as eventSources that a Rollout drives, with their apiVersion.
-FLUX_KINDS = {
-    "OCIRepository": "source.toolkit.fluxcd.io/v1",
-    "Kustomization": "kustomize.toolkit.fluxcd.io/v1",
-}
+FLUX_KINDS = {k.kind: k.api_version for k in (kinds.OCI_REPOSITORY, kinds.KUSTOMIZATION)}
 #: Flux objects one fact is attributed to (each gets its own notification).
 MAX_FLUX_OBJECTS = 5
 #: One API or notification call; announcing is best effort and must leave the sync its time.
@@ -65,7 +63,9 @@ RETRY_MAX = timedelta(minutes=5)
 MEMORY_ENTRIES = 20_000
 MEMORY_TTL_S = 2 * 3600.0
 
-_Event = create_namespaced_resource("events.k8s.io", "v1", "Event", "events")
+_Event = create_namespaced_resource(
+    kinds.EVENT.group, kinds.EVENT.version, kinds.EVENT.kind, kinds.EVENT.plural
+)
 
 
 @dataclass(frozen=True)
@@ -152,8 +152,8 @@ def kubernetes_event(rollout: Mapping[str, Any], fact: Fact, instance: str) -> d
     if isinstance(md.get("uid"), str):
         regarding["uid"] = md["uid"]
     return {
-        "apiVersion": "events.k8s.io/v1",
-        "kind": "Event",
+        "apiVersion": kinds.EVENT.api_version,
+        "kind": kinds.EVENT.kind,
         "metadata": {"name": fact.name, "namespace": md.get("namespace", "")},
         "eventTime": _micro(fact.time),
         "reportingController": REPORTING_CONTROLLER,
