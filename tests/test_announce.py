@@ -502,3 +502,61 @@ def test_a_spent_request_deadline_sends_nothing_and_keeps_the_facts_due(fake_kub
     outcome = world.announcer.announce(rollout, due, [], world.now, deadline=time.monotonic())
     assert [f.reason for f in outcome.pending] == ["Deployed", "BakeSucceeded"]
     assert fake_kube.creates() == [] and outcome.retry_after(world.now) == 10
+
+
+def _doc_yaml() -> list[dict]:
+    import yaml
+
+    from tests.test_monitoring import REPO
+
+    text = (REPO / "docs" / "events-and-metrics.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    return [doc for block in blocks for doc in yaml.safe_load_all(block) if isinstance(doc, dict)]
+
+
+#: Flux Alert eventSources kinds (notification-controller api/v1 CrossNamespaceObjectReference).
+ALERT_KINDS = {
+    "Bucket",
+    "GitRepository",
+    "Kustomization",
+    "HelmRelease",
+    "HelmChart",
+    "HelmRepository",
+    "ImageRepository",
+    "ImagePolicy",
+    "ImageUpdateAutomation",
+    "OCIRepository",
+    "ArtifactGenerator",
+    "ExternalArtifact",
+}
+
+
+def test_the_documented_alert_routes_every_fact_we_announce():
+    from hooks import facts as facts_
+    from tests.test_facts import CASES
+
+    [alert] = [d for d in _doc_yaml() if d.get("kind") == "Alert"]
+    [provider] = [d for d in _doc_yaml() if d.get("kind") == "Provider"]
+    assert alert["apiVersion"] == provider["apiVersion"] == "notification.toolkit.fluxcd.io/v1beta3"
+    assert alert["spec"]["providerRef"]["name"] == provider["metadata"]["name"]
+    sources = alert["spec"]["eventSources"]
+    assert {s["kind"] for s in sources} <= ALERT_KINDS
+    assert {s["kind"] for s in sources} == {"OCIRepository", "Kustomization"}
+    patterns = [re.compile(p) for p in alert["spec"]["inclusionList"]]
+    announced = {f.reason: f.message for _, status, _ in CASES for f in facts_.derive(status, "app", UID)}
+    retried = {"history": [{"id": 1, "version": {"tag": "1.0.0"}, "timestamp": ts(T0)}]}
+    retried["history"][0]["lastRetryTimestamp"] = ts(T0)
+    announced |= {f.reason: f.message for f in facts_.derive(retried, "app", UID)}
+    assert set(announced) == set(facts_.KINDS), "every kind of fact is checked"
+    for reason, message in announced.items():
+        assert any(p.search(message) for p in patterns), (reason, message)
+
+
+def test_the_documented_network_policy_admits_the_hooks_to_the_event_port():
+    [policy] = [d for d in _doc_yaml() if d.get("kind") == "NetworkPolicy"]
+    assert policy["metadata"]["namespace"] == "flux-system"
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9090}]  # notification-controller `http`
+    [peer] = rule["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "rollout-controller"}
+    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "rollout-hooks"}
