@@ -560,3 +560,19 @@ def test_the_documented_network_policy_admits_the_hooks_to_the_event_port():
     [peer] = rule["from"]
     assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "rollout-controller"}
     assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "rollout-hooks"}
+
+
+def test_the_service_built_from_the_environment_announces(fake_kube, notification_controller):
+    world = events_world(fake_kube)
+    world.announcer = None  # type: ignore[assignment]  # the World's own app announces nothing
+    world.ocirepo("manifests", tag="1.0.0")
+    world.release("1.0.0")
+    world.publish()
+    world.once()
+    assert fake_kube.events(NS) == []
+    env = {**os.environ, "HOOK_AUTH_DISABLED": "true", "FLUX_EVENTS_ADDRESS": notification_controller.url}
+    app = create_app(clock=lambda: world.now, environ=env)  # the production wiring
+    response = app.test_client().post("/rollout/sync", json=world.request())
+    assert response.status_code == 200
+    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert [e["reason"] for e in notification_controller.received] == ["Deployed", "BakeSucceeded"]
