@@ -43,6 +43,19 @@ _PATH = re.compile(
 )
 
 
+#: Collections the fake serves `create` for (POST): events.k8s.io/v1 Events only.
+_COLLECTION = re.compile(
+    r"^/apis/(?P<group>events\.k8s\.io)/(?P<version>v1)/namespaces/(?P<ns>[^/]+)/(?P<plural>events)$"
+)
+EVENTS_PATH = "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+#: metav1.MicroTime's wire format (RFC 3339 with exactly six fraction digits).
+_MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
+
+
 FAKE_TOKEN = "fake-token-for-tests"
 
 
@@ -195,6 +208,19 @@ class FakeKube:
     def patches(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "PATCH"]
 
+    def events(self, namespace: str | None = None) -> list[dict]:
+        """The events.k8s.io/v1 Events created so far (in creation order)."""
+        with self._lock:
+            return [
+                copy.deepcopy(obj)
+                for path, obj in self.objects.items()
+                if obj.get("kind") == "Event"
+                and (namespace is None or path.startswith(EVENTS_PATH.format(namespace=namespace) + "/"))
+            ]
+
+    def creates(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST"]
+
     # --- request handling (called from the server's threads) ----------------------------
 
     def _take_fault(self, path: str) -> Fault | None:
@@ -271,6 +297,10 @@ class _Handler(BaseHTTPRequestHandler):
 
         if kube.token is not None and self.headers.get("Authorization") != f"Bearer {kube.token}":
             self._status(401, "Unauthorized")
+            return
+        collection = _COLLECTION.match(url.path)
+        if collection is not None and method == "POST":
+            self._create_event(collection["ns"], body)
             return
         if method == "GET" and self._read_other(url.path, parse_qs(url.query)):
             return
@@ -375,14 +405,76 @@ class _Handler(BaseHTTPRequestHandler):
                     return True
         return False
 
-    def _status(self, code: int, message: str, details: dict | None = None) -> None:
+    def _create_event(self, namespace: str, body: Any) -> None:
+        """`create` of an events.k8s.io/v1 Event, validated as the API server does (the
+        checks of ValidateEventCreateV1 that a client can get wrong), 409 AlreadyExists."""
+        kube = self.kube
+        if (
+            not isinstance(body, dict)
+            or body.get("kind") != "Event"
+            or body.get("apiVersion") != "events.k8s.io/v1"
+        ):
+            self._status(400, "the object provided is not an events.k8s.io/v1 Event")
+            return
+        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        if meta.get("namespace", namespace) != namespace:
+            self._status(
+                400, "the namespace of the provided object does not match the namespace sent on the request"
+            )
+            return
+        name = meta.get("name")
+        if not isinstance(event_time := body.get("eventTime"), str) or not _MICRO_TIME.match(event_time):
+            self._status(
+                400, f'Event in version "v1" cannot be handled as a Event: parsing time "{event_time}"'
+            )
+            return
+        problems = []
+        if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+            problems.append(("metadata.name", "a lowercase RFC 1123 subdomain must consist of ..."))
+        controller = body.get("reportingController")
+        if not isinstance(controller, str) or not _QUALIFIED_NAME.match(controller):
+            problems.append(("reportingController", "name part must consist of alphanumeric characters"))
+        for key in ("reportingInstance", "action", "reason"):
+            value = body.get(key)
+            if not isinstance(value, str) or not value or len(value) > 128:
+                problems.append((key, "Required value or can have at most 128 characters"))
+        if body.get("type") not in ("Normal", "Warning"):
+            problems.append(("type", "Unsupported value: must be Normal or Warning"))
+        note = body.get("note", "")
+        if not isinstance(note, str) or len(note.encode()) > 1024:
+            problems.append(("note", "can have at most 1024 characters"))
+        regarding = body.get("regarding") if isinstance(body.get("regarding"), dict) else {}
+        if regarding.get("namespace") != namespace:
+            problems.append(("regarding.namespace", "does not match event.namespace"))
+        if problems:
+            causes = [{"reason": "FieldValueInvalid", "field": f, "message": m} for f, m in problems]
+            self._status(422, f'Event.events.k8s.io "{name}" is invalid', {"causes": causes})
+            return
+        path = f"{EVENTS_PATH.format(namespace=namespace)}/{name}"
+        stored = copy.deepcopy(body)
+        stored["metadata"] = {**meta, "namespace": namespace, "resourceVersion": "1", "uid": f"uid-{name}"}
+        with kube._lock:
+            exists = path in kube.objects
+            if not exists:
+                kube.objects[path] = stored
+        if exists:
+            details = {"name": name, "group": "events.k8s.io", "kind": "events"}
+            self._status(
+                409, f'events.events.k8s.io "{name}" already exists', details, reason="AlreadyExists"
+            )
+            return
+        self._json(201, stored)
+
+    def _status(
+        self, code: int, message: str, details: dict | None = None, reason: str | None = None
+    ) -> None:
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Failure",
             "message": message,
-            "reason": REASONS.get(code, "Unknown"),
+            "reason": reason or REASONS.get(code, "Unknown"),
             "code": code,
         }
         if details is not None:
@@ -422,6 +514,13 @@ def _patch_error(doc: Any, ops: list) -> str:
 
 
 def _default_message(code: int, path: str) -> str:
+    collection = _COLLECTION.match(path)
+    if collection is not None and code == 403:
+        return (
+            'events.events.k8s.io is forbidden: User "system:serviceaccount:rollout-system:rollout-hooks" '
+            'cannot create resource "events" in API group "events.k8s.io" '
+            f'in the namespace "{collection["ns"]}"'
+        )
     match = _PATH.match(path)
     if match is None:
         return f"fake failure {code} on {path}"
