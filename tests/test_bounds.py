@@ -72,7 +72,7 @@ def test_long_operator_texts_are_cut_in_history_and_conditions():
     world.spec["wantedVersion"] = "2.0.0"
     world.sync()
     entry = world.history[0]
-    assert len(entry["message"]) == bounds.MESSAGE_CHARS and entry["message"].endswith("...")
+    assert entry["message"] == "n" * bounds.DEPLOY_MESSAGE_CHARS  # its first 1024 characters (SPEC §3.10)
     assert len(entry["triggeredBy"]["name"]) == bounds.NAME_CHARS
 
 

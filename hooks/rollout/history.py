@@ -9,7 +9,7 @@ from typing import Any
 from hooks.api.rollout import BakeStatus, HistoryEntry, Trigger, entry_from_status, entry_tag
 from hooks.k8s import format_time, parse_time
 from hooks.rollout import bake
-from hooks.rollout.bounds import MESSAGE_CHARS, NAME_CHARS, cut
+from hooks.rollout.bounds import DEPLOY_MESSAGE_CHARS, MESSAGE_CHARS, NAME_CHARS, cut
 
 SYSTEM = {"kind": "System", "name": "rollout-controller"}
 MANUAL = (Trigger.PIN, Trigger.FORCE_DEPLOY)
@@ -100,7 +100,9 @@ def new_entry(
         "id": next_id(history),
         "version": dict(known) if known else {"tag": deploy.tag},  # type: ignore[typeddict-item]
         "timestamp": format_time(deploy_time(history, now)),
-        "message": cut(deploy.text(), MESSAGE_CHARS),
+        "message": deploy.message[:DEPLOY_MESSAGE_CHARS]
+        if deploy.manual and deploy.message
+        else cut(deploy.text(), MESSAGE_CHARS),
         "trigger": deploy.trigger.value,
         "triggeredBy": (
             {"kind": "User", "name": cut(deploy.user, NAME_CHARS)}
