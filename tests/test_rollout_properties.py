@@ -414,7 +414,11 @@ def check_automatic(
             assert tag in gated, f"first deploy {tag} ignores allowedVersions {gated}"
         return
     if prev_tag is not None:
-        assert ordered_after(obs, tag, prev_tag), f"automatic deploy {prev_tag} -> {tag} goes back"
+        orderable = prev_tag in obs.known or (obs.rule == "semver" and parse(prev_tag) is not None)
+        if not orderable and hold is not None:  # SPEC §3.3: then those after hold.resumeAfter
+            assert ordered_after(obs, tag, hold["resumeAfter"]), f"{tag} not after {hold}"
+        else:
+            assert ordered_after(obs, tag, prev_tag), f"automatic deploy {prev_tag} -> {tag} goes back"
     if not bypassed:
         assert gate_allows(obs, tag), f"automatic deploy of {tag} past a blocking gate {obs.gates}"
     if obs.unhealthy:
