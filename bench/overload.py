@@ -91,8 +91,16 @@ def start_server(port: int, workers: int) -> subprocess.Popen:
         PORT=str(port),
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
-        + ["hooks.app:app"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "hooks.app:app",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -180,7 +188,9 @@ class Tally:
                 self.good += 1
 
 
-def hook_clients(port: int, body: bytes, clients: int, seconds: float, tally: Tally) -> list[threading.Thread]:
+def hook_clients(
+    port: int, body: bytes, clients: int, seconds: float, tally: Tally
+) -> list[threading.Thread]:
     stop_at = time.monotonic() + seconds
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 
@@ -378,8 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     row("goodput, 4 clients", [r["baseline"]["goodput_rps"] for r in runs], "req/s")
     row(f"goodput, {args.clients} clients + slow", [r["overload"]["goodput_rps"] for r in runs], "req/s")
     row("probe max, overload", [r["overload"]["probe_max_ms"] or 0 for r in runs], "ms")
-    row("probe max, all phases", [max(r[p]["probe_max_ms"] or 0 for p in ("baseline", "overload", "body_limit")) for r in runs], "ms")  # noqa: E501
-    row("answers later than 10 s", [sum(r[p]["late_answers"] for p in ("baseline", "overload", "body_limit")) for r in runs], "")  # noqa: E501
+    row(
+        "probe max, all phases",
+        [max(r[p]["probe_max_ms"] or 0 for p in ("baseline", "overload", "body_limit")) for r in runs],
+        "ms",
+    )
+    row(
+        "answers later than 10 s",
+        [sum(r[p]["late_answers"] for p in ("baseline", "overload", "body_limit")) for r in runs],
+        "",
+    )
     row("pod peak RSS", [r["pod_peak_rss_bytes"] / MIB for r in runs], "MiB")
     row("worker peak RSS", [r["worker_peak_rss_bytes"] / MIB for r in runs], "MiB")
     lines += ["", "| budget | measured (median run) | result (all runs) |", "|---|---|---|"]

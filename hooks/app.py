@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 from hooks import auth, logjson, metrics
 from hooks.auth import ConfigError
 from hooks.k8s import dig
-from hooks.limits import BODY, MAX_BODY_BYTES, RECEIVED_AT, Limits
+from hooks.limits import ANSWERED, BODY, MAX_BODY_BYTES, RECEIVED_AT, Limits
 from hooks.metacontroller import BadRequest
 
 __all__ = ["HOOKS", "MAX_BODY_BYTES", "ConfigError", "HookContext", "create_app"]
@@ -296,7 +296,9 @@ def create_app(
                 code, error = 500, exc
                 response = _json({"error": f"internal error: {type(exc).__name__}"}, 500)
             elapsed = time.perf_counter() - started
-            _observe(path, hook, code, elapsed, body, ctx.log, error)
+            answered = environ_.get(ANSWERED)
+            late = answered is not None and answered.is_set()
+            _observe(path, hook, code, elapsed, body, ctx.log, error, answered_already=late)
             return response
 
         view.__name__ = "hook_" + hook.replace("/", "_")
@@ -352,14 +354,20 @@ def _observe(
     body: Any,
     ctx_log: dict[str, Any],
     error: BaseException | None,
+    *,
+    answered_already: bool = False,
 ) -> None:
-    """Metrics and the one structured log line of a hook request. Never raises."""
+    """Metrics and the one structured log line of a hook request. Never raises.
+
+    `answered_already`: the worker answered 500 at the deadline and counted that answer; this
+    late computation adds its side effects (patches) and a log line only."""
     try:
-        metrics.hook_request(hook, _outcome(code), elapsed)
+        if not answered_already:
+            metrics.hook_request(hook, _outcome(code), elapsed)
         patches = ctx_log.get("patches")
         if isinstance(patches, list):
             metrics.patches(patches)  # side effects happened even if the answer failed
-        if path == ROLLOUT_SYNC and code == 200:
+        if path == ROLLOUT_SYNC and code == 200 and not answered_already:
             _record_rollout(body, ctx_log)
     except Exception:
         log.exception("recording metrics failed")
@@ -368,6 +376,8 @@ def _observe(
         # A handler's field never hides one of ours: it is kept under a prefixed name.
         fields[f"handler_{key}" if key in RESERVED_LOG_FIELDS else key] = value
     fields.update({"hook": hook, "http_status": code, "duration_ms": round(elapsed * 1000, 1)})
+    if answered_already:
+        fields["dropped"] = "computed after the deadline; the worker had answered 500"
     level = logging.INFO
     if error is not None:
         fields["error"] = _describe(error)

@@ -85,6 +85,7 @@ class TokenAuth:
         self._accepted: tuple[bytes, ...] = tuple(t.encode() for t in self._static)
         if token_file is not None:
             self._reload(initial=True)
+            self._checked_at = clock()
 
     @property
     def source(self) -> str:

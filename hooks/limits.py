@@ -25,6 +25,9 @@ METACONTROLLER_TIMEOUT_S = 10.0
 #: and the request body it already read (so the app never reads it a second time).
 RECEIVED_AT = "hooks.received_at"
 BODY = "hooks.body"
+#: A threading.Event the worker sets when it answered the request itself (the deadline's
+#: 500): the app then counts the late computation's side effects but not a second answer.
+ANSWERED = "hooks.answered"
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

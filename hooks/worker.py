@@ -41,7 +41,7 @@ import h11
 import orjson
 from gunicorn.workers.base import Worker
 
-from hooks.limits import BODY, MAX_BODY_BYTES, RECEIVED_AT, Limits
+from hooks.limits import ANSWERED, BODY, MAX_BODY_BYTES, RECEIVED_AT, Limits
 
 #: The request line and headers must be complete this long after the first byte.
 HEADER_TIMEOUT_S = 10.0
@@ -311,6 +311,7 @@ class HookWorker(Worker):
             environ["CONTENT_LENGTH"] = str(len(body))
             environ[BODY] = body
             environ[RECEIVED_AT] = received
+            environ[ANSWERED] = threading.Event()
             job = Job(environ, path, received, reserve, self.loop.create_future())
             del body
             return await self._submit(job)
@@ -408,9 +409,11 @@ class HookWorker(Worker):
     def _past_deadline(self, job: Job) -> None:
         """Not answered by HOOK_DEADLINE: 500 now; the late result is dropped."""
         if not job.future.done():
-            self._record(
-                job.path, 500, job.received, f"no answer within the {self.limits.deadline:g}s deadline"
-            )
+            answered = job.environ.get(ANSWERED)
+            if answered is not None:
+                answered.set()
+            reason = f"no answer within the {self.limits.deadline:g}s deadline"
+            self._record(job.path, 500, job.received, reason)
             job.future.set_result(json_answer(500, {"error": "internal error: deadline exceeded"}))
 
     def _dispatch(self) -> None:
