@@ -32,7 +32,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "hooks.worker.HookWorker"
 # The front's heartbeat runs every second; it stops only when a computation is stuck past
 # its deadline (hooks.worker.STUCK_AFTER_S), and then the worker is replaced after this.
-timeout = 10
+timeout = 9
 # Below the pod's terminationGracePeriodSeconds (30 s): in-flight hooks finish, then exit.
 graceful_timeout = 20
 keepalive = 5
