@@ -35,7 +35,10 @@ worker_class = "hooks.worker.HookWorker"
 timeout = 9
 # Below the pod's terminationGracePeriodSeconds (30 s): in-flight hooks finish, then exit.
 graceful_timeout = 20
-keepalive = 5
+# Idle kept-alive connections cost the asyncio front nothing; staying open longer than the
+# Go client's idle timeout (90 s, Metacontroller uses Go's default transport) means the client
+# closes first, so a request never races the server closing an idle connection.
+keepalive = 100
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # heartbeat files on tmpfs, not on a possibly slow disk
 # No runtime control socket: nothing uses it, and $HOME is not writable in the container.

@@ -181,9 +181,17 @@ class HookWorker(Worker):
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
+        if len(self.connections) > self.cfg.worker_connections:
+            self.connections.discard(task)
+            writer.close()
+            return
+        first = True
         try:
             while self.alive:
-                request = await self._read_head(conn, reader)
+                request = await self._read_head(
+                    conn, reader, HEADER_TIMEOUT_S if first else self.cfg.keepalive
+                )
+                first = False
                 if request is None:
                     return
                 received = time.monotonic()
@@ -210,8 +218,11 @@ class HookWorker(Worker):
         conn.receive_data(data)
         return True
 
-    async def _read_head(self, conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Request | None:
-        first_byte_by = time.monotonic() + self.cfg.keepalive
+    async def _read_head(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, idle: float
+    ) -> h11.Request | None:
+        """The next request's head: its first byte within `idle`, all of it HEADER_TIMEOUT_S later."""
+        first_byte_by = time.monotonic() + idle
         head_by: float | None = None
         while True:
             try:
