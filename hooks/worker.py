@@ -58,6 +58,9 @@ GC_EVERY = 16
 #: worker stops its heartbeat, so gunicorn replaces it after `timeout`.
 STUCK_AFTER_S = 20.0
 READ_CHUNK = 256 * 1024
+#: asyncio pauses reading a connection whose buffer holds twice this: large enough that a
+#: 13 MiB body streams in without a pause/resume cycle per chunk.
+STREAM_BUFFER_BYTES = 4 * 1024 * 1024
 
 Headers = list[tuple[str, str]]
 
@@ -141,7 +144,7 @@ class HookWorker(Worker):
 
     async def _serve(self) -> None:
         servers = [
-            await asyncio.start_server(self._connection, sock=listener.sock, limit=MAX_HEAD_BYTES)
+            await asyncio.start_server(self._connection, sock=listener.sock, limit=STREAM_BUFFER_BYTES)
             for listener in self.sockets
         ]
         compute = threading.Thread(target=self._compute_loop, name="hook-compute", daemon=True)
@@ -195,12 +198,15 @@ class HookWorker(Worker):
                 if request is None:
                     return
                 received = time.monotonic()
-                answer = await self._answer(conn, reader, request, received, peer, local)
+                answer = await self._answer(conn, reader, writer, request, received, peer, local)
                 if not await self._write(conn, writer, answer):
                     return
-                if answer.close or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                if answer.close or conn.our_state is not h11.DONE:
                     return
-                conn.start_next_cycle()
+                if conn.their_state is h11.DONE:
+                    conn.start_next_cycle()
+                else:  # the body was read past h11 (see _read_body): a fresh parser for the next request
+                    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         except (asyncio.CancelledError, ConnectionError):
             pass
         finally:
@@ -242,14 +248,37 @@ class HookWorker(Worker):
                 head_by = time.monotonic() + HEADER_TIMEOUT_S
 
     async def _read_body(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, until: float, keep: bool, limit: int
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        until: float,
+        keep: bool,
+        limit: int,
+        length: int | None,
     ) -> bytes | int | None:
         """The body (bytes), None when the client is gone or too slow, or the size read when
-        it exceeds `limit` (or `keep` is False: read and thrown away)."""
+        it exceeds `limit` (or `keep` is False: read and thrown away).
+
+        A body with a Content-Length is read in one piece past h11 (parsing 13 MiB through h11
+        costs ~50 ms of the loop's time); chunked bodies go through h11."""
+        if conn.they_are_waiting_for_100_continue:
+            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+        buffered = conn.trailing_data[0]
+        if length is not None and len(buffered) <= length:
+            if length > limit:
+                return length
+            try:
+                rest = await asyncio.wait_for(
+                    reader.readexactly(length - len(buffered)), until - time.monotonic()
+                )
+            except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+                return None
+            if not keep:
+                return length
+            return bytes(buffered) + rest if buffered else rest
         chunks: list[bytes] = []
         size = 0
-        if conn.they_are_waiting_for_100_continue:
-            conn.send(h11.InformationalResponse(status_code=100, headers=[]))
         while True:
             try:
                 event = conn.next_event()
@@ -273,6 +302,7 @@ class HookWorker(Worker):
         self,
         conn: h11.Connection,
         reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
         request: h11.Request,
         received: float,
         peer: Any,
@@ -289,7 +319,7 @@ class HookWorker(Worker):
         body_by = received + self.limits.queue_timeout
         if method != "POST" or path not in self.hook_paths:
             # Probes, /metrics, 404s and 405s: answered here, never queued behind hooks.
-            body = await self._read_body(conn, reader, body_by, True, limit)
+            body = await self._read_body(conn, reader, writer, body_by, True, limit, length)
             if not isinstance(body, bytes):
                 return json_answer(
                     413 if isinstance(body, int) else 408, {"error": "bad request body"}, close=True
@@ -307,12 +337,12 @@ class HookWorker(Worker):
             return json_answer(413, {"error": f"request body over {limit} bytes"}, close=True)
         reserve = length if length is not None else limit
         if self.buffered + reserve > BUFFER_BYTES:
-            drained = await self._read_body(conn, reader, body_by, False, limit)
+            drained = await self._read_body(conn, reader, writer, body_by, False, limit, length)
             self._record(path, 503, received, "overloaded: request buffer full")
             return self._overloaded(close=not isinstance(drained, int) or drained > limit)
         self.buffered += reserve
         try:
-            body = await self._read_body(conn, reader, body_by, True, limit)
+            body = await self._read_body(conn, reader, writer, body_by, True, limit, length)
             if isinstance(body, int):
                 self._record(path, 413, received, "body over the size limit")
                 return json_answer(413, {"error": f"request body over {limit} bytes"}, close=True)
@@ -477,6 +507,9 @@ class HookWorker(Worker):
 
 
 def _content_length(headers: Headers) -> int | None:
+    """The Content-Length framing the body (h11 validated it), None for a chunked body."""
+    if any(name.lower() == "transfer-encoding" for name, _ in headers):
+        return None
     for name, value in headers:
         if name.lower() == "content-length":
             try:
