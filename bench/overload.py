@@ -26,6 +26,7 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -81,7 +82,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, workers: int) -> subprocess.Popen:
+def start_server(
+    port: int, workers: int, worker_class: str | None = None, threads: int = 1
+) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOK_", "PROMETHEUS_", "KUBERNETES_"))}
     env.update(
         ROLLOUT_ACTUATION="dry-run",
@@ -90,6 +93,8 @@ def start_server(port: int, workers: int) -> subprocess.Popen:
         HOOK_TOKEN=TOKEN,
         PORT=str(port),
     )
+    # For comparisons only (docs/performance.md): another gunicorn worker class than the config's.
+    other = ["--worker-class", worker_class, "--threads", str(threads)] if worker_class else []
     process = subprocess.Popen(
         [
             sys.executable,
@@ -99,6 +104,7 @@ def start_server(port: int, workers: int) -> subprocess.Popen:
             "gunicorn.conf.py",
             "--bind",
             f"127.0.0.1:{port}",
+            *other,
             "hooks.app:app",
         ],
         cwd=ROOT,
@@ -314,7 +320,7 @@ def body_limit_request() -> bytes:
 
 def one_run(args: argparse.Namespace, body: bytes, big: bytes) -> dict[str, Any]:
     port = free_port()
-    process = start_server(port, args.workers)
+    process = start_server(port, args.workers, args.worker_class, args.threads)
     sampler = MemorySampler(process.pid)
     sampler.start()
     try:
@@ -361,7 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each load phase")
     parser.add_argument("--clients", type=int, default=32, help="hook clients during the overload phase")
     parser.add_argument("--workers", type=int, default=workers_of_deployment())
+    parser.add_argument("--worker-class", help="compare with another gunicorn worker class (e.g. gthread)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker for --worker-class")
     args = parser.parse_args(argv)
+    # Stopped from outside: still stop the server (one_run's finally).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     limit = deployment_memory_limit()
     body = orjson.dumps(rollout_request(5000))
     big = body_limit_request()
@@ -372,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(run)
         print(f"run {n + 1}: " + json.dumps(run))
     lines = [
+        f"worker class {args.worker_class or 'hooks.worker.HookWorker'} x{args.threads}, "
         f"workers {args.workers}, overload clients {args.clients}, {SLOW_CONNECTIONS} slow-header "
         f"connections, {args.seconds:g} s phases, {len(body) / MIB:.1f} MiB requests, {args.runs} run(s)",
         "",

@@ -58,9 +58,8 @@ GC_EVERY = 16
 #: worker stops its heartbeat, so gunicorn replaces it after `timeout`.
 STUCK_AFTER_S = 20.0
 READ_CHUNK = 256 * 1024
-#: asyncio pauses reading a connection whose buffer holds twice this: large enough that a
-#: 13 MiB body streams in without a pause/resume cycle per chunk.
-STREAM_BUFFER_BYTES = 4 * 1024 * 1024
+#: asyncio pauses reading a connection whose buffer holds twice this (per connection memory).
+STREAM_BUFFER_BYTES = 512 * 1024
 
 Headers = list[tuple[str, str]]
 
@@ -268,15 +267,7 @@ class HookWorker(Worker):
         if length is not None and len(buffered) <= length:
             if length > limit:
                 return length
-            try:
-                rest = await asyncio.wait_for(
-                    reader.readexactly(length - len(buffered)), until - time.monotonic()
-                )
-            except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-                return None
-            if not keep:
-                return length
-            return bytes(buffered) + rest if buffered else rest
+            return await self._read_exactly(reader, bytes(buffered), length, until, keep)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -297,6 +288,28 @@ class HookWorker(Worker):
                     return None
             else:
                 return None
+
+    @staticmethod
+    async def _read_exactly(
+        reader: asyncio.StreamReader, head: bytes, length: int, until: float, keep: bool
+    ) -> bytes | int | None:
+        """`length` bytes (the first ones already in `head`) in chunks: the stream's own buffer
+        stays small, so a kept-alive connection does not hold a body-sized buffer."""
+        chunks = [head] if head and keep else []
+        remaining = length - len(head)
+        while remaining > 0:
+            try:
+                data = await asyncio.wait_for(
+                    reader.read(min(remaining, READ_CHUNK)), until - time.monotonic()
+                )
+            except (TimeoutError, ConnectionError):
+                return None
+            if not data:
+                return None
+            remaining -= len(data)
+            if keep:
+                chunks.append(data)
+        return b"".join(chunks) if keep else length
 
     async def _answer(
         self,
