@@ -51,6 +51,8 @@ class HookContext:
 
     now: datetime
     actuator: Any = None
+    #: Runs the instant queries of `class: prometheus` HealthChecks (promclient.Querier).
+    prometheus: Any = None
     #: Fields the handler adds to the request's log line (object, decision, changes).
     log: dict[str, Any] = field(default_factory=dict)
     #: time.monotonic() past which no API call may be sent (arrival + HOOK_DEADLINE).
@@ -201,6 +203,7 @@ def create_app(
     *,
     extra_hooks: Mapping[str, Handler] | None = None,
     environ: Mapping[str, str] | None = None,
+    querier: Any = None,
 ) -> Flask:
     """Build the app.
 
@@ -209,7 +212,8 @@ def create_app(
     exactly like them (token, limits, metrics, logs); tests use it for handlers that
     misbehave on purpose. `environ` replaces os.environ for the settings read here
     (HOOK_TOKEN*, HOOK_AUTH_DISABLED, HOOK_QUEUE_TIMEOUT, HOOK_DEADLINE, ROLLOUT_ACTUATION)
-    and for the actuator.
+    and for the actuator. `querier=None` creates the Prometheus querier from
+    PROMETHEUS_CREDENTIALS_FILE (docs/prometheus.md).
     Raises ConfigError when the environment is not one to serve with (no token and no
     HOOK_AUTH_DISABLED=true, a missing token file, an unknown ROLLOUT_ACTUATION, ...), and
     HookLoadError when a handler in HOOKS cannot be imported.
@@ -237,6 +241,10 @@ def create_app(
 
         actuator = Actuator(mode, env=env)  # never raises; missing credentials show per patch
     takes_deadline = _takes_deadline(actuator)
+    if querier is None:
+        from hooks.healthcheck.promclient import Querier
+
+        querier = Querier.from_env(env)  # raises on an unusable PROMETHEUS_CREDENTIALS_FILE
 
     def make_view(path: str, handler: Handler) -> Callable[[], Response]:
         hook = path.strip("/")
@@ -251,6 +259,7 @@ def create_app(
             ctx = HookContext(
                 now=clock(),
                 actuator=DeadlineActuator(actuator, deadline, takes_deadline),
+                prometheus=querier,
                 deadline=deadline,
             )
             body: Any = None

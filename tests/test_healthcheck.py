@@ -65,7 +65,7 @@ HEALTHY_OLD = {"status": "Healthy", "message": "ok", "lastChangeTime": at(-60), 
 
 
 def test_reset_after_deployment(client):
-    check = healthcheck(cls="prometheus", target=None, status={**HEALTHY_OLD, "observedGeneration": 1})
+    check = healthcheck(cls="external", target=None, status={**HEALTHY_OLD, "observedGeneration": 1})
     status = sync(client, request(check, rollout(timestamp=at(-10))))
     assert status == {
         "status": "Pending",
@@ -76,7 +76,7 @@ def test_reset_after_deployment(client):
 
 
 def test_reset_after_retry(client):
-    check = healthcheck(cls="prometheus", target=None, status={**HEALTHY_OLD, "lastChangeTime": at(-20)})
+    check = healthcheck(cls="external", target=None, status={**HEALTHY_OLD, "lastChangeTime": at(-20)})
     status = sync(client, request(check, rollout(timestamp=at(-40), retry=at(-1))))
     assert status["status"] == "Pending"
     assert status["lastChangeTime"] == at(0)
@@ -85,7 +85,7 @@ def test_reset_after_retry(client):
 
 @pytest.mark.parametrize("last_change", [at(-10), at(-5)])
 def test_no_reset_when_changed_at_or_after_the_deployment(client, last_change):
-    check = healthcheck(cls="prometheus", target=None, status={**HEALTHY_OLD, "lastChangeTime": last_change})
+    check = healthcheck(cls="external", target=None, status={**HEALTHY_OLD, "lastChangeTime": last_change})
     assert sync(client, request(check, rollout(timestamp=at(-10), retry=None))) is None
 
 
@@ -142,10 +142,10 @@ def test_malformed_rollouts_are_ignored(client):
 
 
 def test_external_classes_are_left_alone(client):
-    for cls in ("prometheus", None):
+    for cls in ("external", None):
         check = healthcheck(cls=cls, target=None, status={"status": "Unhealthy", "message": "x"})
         assert sync(client, request(check)) is None
-    assert sync(client, request(healthcheck(cls="prometheus", target=None))) is None
+    assert sync(client, request(healthcheck(cls="external", target=None))) is None
 
 
 # --- cross-namespace selection ------------------------------------------------------------
@@ -487,7 +487,7 @@ NAMESPACE_RULE = {"apiVersion": "v1", "resource": "namespaces", "names": ["team"
 
 
 def test_customize_external_class(client):
-    assert customize(client, healthcheck(cls="prometheus", target="ignored")) == [
+    assert customize(client, healthcheck(cls="external", target="ignored")) == [
         ROLLOUT_RULE,
         NAMESPACE_RULE,
     ]

@@ -169,8 +169,7 @@ def test_environment() -> None:
     # (re-read on rotation); the key Metacontroller sends is the file the hooks read.
     assert "HOOK_TOKEN" not in env and "HOOK_AUTH_DISABLED" not in env
     pod = one("Deployment")["spec"]["template"]["spec"]
-    [volume] = [v for v in pod["volumes"] if "secret" in v]
-    assert volume["secret"]["secretName"] == TOKEN_SECRET["name"]
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == TOKEN_SECRET["name"]]
     assert volume["secret"].get("optional", False) is False
     [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
     assert "subPath" not in mount  # a subPath mount is never updated by the kubelet
