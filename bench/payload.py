@@ -315,7 +315,8 @@ def rollout_request(
     known = releases(release_count)
     deployed = known[-1]["tag"]
     announced = release_tag(release_count)
-    ocis, kss = [], []
+    ocis: list[dict] = []
+    kss: list[dict] = []
     for i in range(objects):
         mine = ROLLOUT if i < ANNOTATED else None
         if labeled and mine is None:

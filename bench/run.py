@@ -352,9 +352,9 @@ def markdown(
             f"| {h.get('p99_ms', '-')} ms | {h.get('throughput_rps', '-')} req/s |"
         )
     if labeled is not None:
-        size = f"{labeled['body_bytes'] / KIB:.0f} KiB"
+        request_size = f"{labeled['body_bytes'] / KIB:.0f} KiB"
         lines.append(
-            f"| {labeled['objects']:,}, Labeled | {size} | {labeled['floor_ms']} ms "
+            f"| {labeled['objects']:,}, Labeled | {request_size} | {labeled['floor_ms']} ms "
             f"| {labeled['direct_ms']} ms | {labeled['flask_ms']} ms | - | - | - | - |"
         )
     lines += ["", "| budget | measured | result |", "|---|---|---|"]

@@ -125,9 +125,7 @@ class OrjsonProvider(JSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
-        return self._app.response_class(
-            orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS), mimetype="application/json"
-        )
+        return Response(orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS), mimetype="application/json")
 
 
 def _load(path: str, target: str) -> Handler:
@@ -349,7 +347,13 @@ def record_refusal(path: str, code: int, seconds: float, reason: str) -> None:
         metrics.hook_request(hook, _outcome(code), seconds)
     except Exception:
         log.exception("recording metrics failed")
-    fields = {"object": None, "decision": None, "changed": None, "hook": hook, "http_status": code}
+    fields: dict[str, Any] = {
+        "object": None,
+        "decision": None,
+        "changed": None,
+        "hook": hook,
+        "http_status": code,
+    }
     fields.update({"duration_ms": round(seconds * 1000, 1), "error": reason})
     level = logging.ERROR if code == 500 else logging.WARNING
     request_log.log(level, "hook request", extra={"fields": fields})

@@ -39,7 +39,7 @@ def _index(group_map: Any, what: str) -> dict[str, list[dict]]:
                 continue  # a malformed entry cannot be an object we act on
             kind = obj.get("kind")
             if kind == default_kind or type(kind) is not str:
-                bucket.append(obj)
+                bucket.append(obj)  # type: ignore[arg-type]
             else:
                 by_kind.setdefault(kind, []).append(obj)  # type: ignore[arg-type]
         if not bucket:

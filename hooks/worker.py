@@ -39,7 +39,7 @@ from urllib.parse import unquote
 
 import h11
 import orjson
-from gunicorn.workers.base import Worker
+from gunicorn.workers.base import Worker  # type: ignore[import-untyped]
 
 from hooks.limits import ANSWERED, BODY, MAX_BODY_BYTES, RECEIVED_AT, Limits
 
