@@ -55,6 +55,7 @@ def test_worst_case_payload_and_report_helpers():
         "floor_ms",
         "direct_ms",
         "flask_ms",
+        "flask_over_floor",
     }
     labeled = run.in_process(12, repeat=1, labeled=True)
     assert labeled["labeled"] and labeled["body_bytes"] < run.in_process(12, repeat=1)["body_bytes"]
