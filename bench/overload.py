@@ -5,7 +5,9 @@
 
 Each run starts gunicorn with the project's gunicorn.conf.py (WEB_CONCURRENCY workers, a bearer
 token, dry-run actuation) and measures, with 5,000-object /rollout/sync requests (13 MiB):
-1. baseline: 4 clients for --seconds; goodput = answers 200 within 10 s per second;
+1. baseline: 4 clients for --seconds; goodput = answers 200 within 10 s per second; a client
+   retries a failed request after an exponential, jittered backoff (0.25 s doubling to 4 s),
+   as Metacontroller requeues a failed sync;
 2. overload: --clients clients (many more than workers) plus 64 slow-header connections (one
    header line a second, never finishing; re-opened when closed) for --seconds, with a prober
    opening a new connection to /healthz and /readyz every 0.25 s, like the kubelet;
@@ -26,6 +28,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -200,7 +203,9 @@ def hook_clients(
     stop_at = time.monotonic() + seconds
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
 
-    def client() -> None:
+    def client(seed: int) -> None:
+        jitter = random.Random(seed)
+        failures = 0
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT_S)
         while time.monotonic() < stop_at:
             started = time.monotonic()
@@ -216,11 +221,14 @@ def hook_clients(
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=CLIENT_TIMEOUT_S)
             tally.add(status, time.monotonic() - started)
-            if status == "503":
-                time.sleep(0.2)  # Metacontroller backs off on errors too (rate-limited requeue)
+            # Like Metacontroller's rate-limited requeue: a failed sync is retried after an
+            # exponentially growing delay (here 0.25 s doubling to 4 s, jittered), reset on success.
+            failures = 0 if status == "200" else failures + 1
+            if failures:
+                time.sleep(min(4.0, 0.25 * 2 ** (failures - 1)) * jitter.uniform(0.5, 1.0))
         conn.close()
 
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(clients)]
     for thread in threads:
         thread.start()
     return threads
