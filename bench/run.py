@@ -134,6 +134,35 @@ def in_process(size: int, repeat: int, *, labeled: bool = False) -> dict:
     }
 
 
+def collector_effect(size: int, repeat: int) -> dict:
+    """CPU per request through the app with the collector on (default thresholds, as a plain
+    threaded server runs) and paused during the request (collected between requests, as
+    hooks.worker does): requests back to back, medians."""
+    from hooks.app import create_app
+
+    body = orjson.dumps(rollout_request(size))
+    client = create_app(
+        clock=lambda: NOW, actuator=NullActuator(), environ={"HOOK_AUTH_DISABLED": "true"}
+    ).test_client()
+
+    def one() -> float:
+        started = time.process_time()
+        client.post("/rollout/sync", data=body, content_type="application/json")
+        return time.process_time() - started
+
+    one()
+    on = [one() for _ in range(repeat)]
+    paused = []
+    for _ in range(repeat):
+        gc.disable()
+        try:
+            paused.append(one())
+        finally:
+            gc.enable()
+        gc.collect()
+    return {"objects": size, "collector_on_ms": _median_ms(on), "collector_paused_ms": _median_ms(paused)}
+
+
 # --- over HTTP through gunicorn ----------------------------------------------------------------
 
 
@@ -380,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = {size: in_process(size, repeat[size]) for size in SIZES}
     labeled = in_process(max(SIZES), repeat[100], labeled=True)
+    collector = collector_effect(max(SIZES), repeat[max(SIZES)])
     web = {} if args.no_http else over_http(SIZES, args.quick)
     status_bytes, status_fields = worst_case_status()
     rss = worker_peak_rss(max(SIZES))
@@ -387,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(rows, web, checks, labeled)
     print(table)
     largest = sorted(status_fields.items(), key=lambda kv: -kv[1])[:4]
+    print(
+        f"\ncollector at {collector['objects']} objects: on {collector['collector_on_ms']} ms, "
+        f"paused {collector['collector_paused_ms']} ms per request"
+    )
     print("\nworst-case status by field: " + ", ".join(f"{k} {v / KIB:.1f} KiB" for k, v in largest))
 
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -397,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "in_process": rows,
         "in_process_labeled": labeled,
+        "collector": collector,
         "http": web,
         "worst_case_status_bytes": status_bytes,
         "worst_case_status_field_bytes": status_fields,

@@ -92,3 +92,15 @@ def test_overload_bench_reads_the_deployment_it_budgets_against():
         "pod_peak_rss_bytes": 100,
     }
     assert [ok for _, _, ok in overload.budgets(run_, limit=200)] == [False, False, False, True]
+
+
+def test_collector_effect_reports_both_modes():
+    row = run.collector_effect(4, repeat=1)
+    assert set(row) == {"objects", "collector_on_ms", "collector_paused_ms"}
+    assert gc_enabled_after()
+
+
+def gc_enabled_after() -> bool:
+    import gc
+
+    return gc.isenabled()
