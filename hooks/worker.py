@@ -118,7 +118,8 @@ class HookWorker(Worker):
         self.buffered = 0
         self.served = 0
         self.connections: set[asyncio.Task[None]] = set()
-        self.executor_thread: threading.Thread | None = None
+        #: Requests between their headers and the end of their answer (shutdown waits for them).
+        self.answering = 0
         super().init_process()
 
     def load_wsgi(self) -> None:
@@ -160,7 +161,7 @@ class HookWorker(Worker):
         for server in servers:
             server.close()
         stop_at = time.monotonic() + self.cfg.graceful_timeout
-        while (self.queue or self.computing) and time.monotonic() < stop_at:
+        while (self.answering or self.computing) and time.monotonic() < stop_at:
             self.notify()
             await asyncio.sleep(0.1)
         for task in list(self.connections):
@@ -197,9 +198,13 @@ class HookWorker(Worker):
                 if request is None:
                     return
                 received = time.monotonic()
-                answer = await self._answer(conn, reader, writer, request, received, peer, local)
-                if not await self._write(conn, writer, answer):
-                    return
+                self.answering += 1
+                try:
+                    answer = await self._answer(conn, reader, writer, request, received, peer, local)
+                    if not await self._write(conn, writer, answer):
+                        return
+                finally:
+                    self.answering -= 1
                 if answer.close or conn.our_state is not h11.DONE:
                     return
                 if conn.their_state is h11.DONE:
