@@ -72,7 +72,7 @@ def sync(body: Any, ctx: Any) -> dict:
             request.related_of("OCIRepository"),
             rollouts,
         )
-        status = apply_verdict(status, verdict, now)
+        status = apply_verdict(status, verdict, now, cutoff)
         ctx.log.update(decision="reset+assess" if reset else "assess", status=status["status"])
         return decorator_response(status)
     if check_class == prometheus.CLASS:
