@@ -18,7 +18,7 @@
   Bodies being read or waiting are bounded in bytes per process (503 beyond).
 - Probes and /metrics are answered by the loop itself, never queued behind hooks.
 - The cyclic garbage collector is off while requests are served (parsed JSON has no
-  cycles; a full collection over a 13 MiB request costed ~40% of a sync) and runs when the
+  cycles; a full collection over a 13 MiB request cost ~40% of a sync) and runs when the
   compute thread is idle, or every GC_EVERY requests under sustained load.
 """
 
