@@ -409,7 +409,8 @@ def check_automatic(
             "unblock without a fresh unblock-failed"
         )
     if first:
-        gated = [t for t in obs.known if gate_allows_versions(obs, t)]
+        offered = [t for t in obs.known if obs.announced is None or not ordered_after(obs, t, obs.announced)]
+        gated = [t for t in offered if gate_allows_versions(obs, t)]  # withdrawn releases are not offered
         if gated and not bypassed:
             assert tag in gated, f"first deploy {tag} ignores allowedVersions {gated}"
         return
