@@ -149,15 +149,20 @@ def test_oci_revision_formats_flux_writes(client, applied, expected):
     assert status["status"] == expected
 
 
+#: the check's namespace opted in to Rollouts of other namespaces (SPEC §7)
+SHARED = {"rollout.kuberik.com/shared-health-checks": "true"}
+
+
 def test_cross_namespace_oci_source_driven_by_the_selecting_rollout(client):
     ks = kustomization(annotations={}, substitute={}, source="app-repo", applied="v1@sha256:" + "b" * 64)
     ks["spec"]["sourceRef"]["namespace"] = "deploy"
     cross = rollout(
         namespace="deploy",
         selector={"selector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {}},
+        cross_namespace=True,
     )
     check = healthcheck(status={"status": "Pending", "message": "x", "lastChangeTime": at(-2)})
-    body = hc_request(check, cross, ks, oci_repository(namespace="deploy"), namespace("team"))
+    body = hc_request(check, cross, ks, oci_repository(namespace="deploy"), namespace("team", SHARED))
     assert hc_sync(client, body)["status"] == "Pending"
 
 
@@ -168,14 +173,15 @@ def test_cross_namespace_oci_source_known_from_the_rollouts_targets(client):
     cross = rollout(
         namespace="deploy",
         selector={"selector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {}},
+        cross_namespace=True,
     )
     cross["status"]["targets"] = [
         {"kind": "OCIRepository", "name": "app-repo", "field": "spec.ref.tag", "state": "Synced"}
     ]
     check = healthcheck(status={"status": "Pending", "message": "x", "lastChangeTime": at(-2)})
-    assert hc_sync(client, hc_request(check, cross, ks, namespace("team")))["status"] == "Pending"
+    assert hc_sync(client, hc_request(check, cross, ks, namespace("team", SHARED)))["status"] == "Pending"
     ks["status"]["lastAppliedRevision"] = "v2@sha256:" + "c" * 64
-    assert hc_sync(client, hc_request(check, cross, ks, namespace("team")))["status"] == "Healthy"
+    assert hc_sync(client, hc_request(check, cross, ks, namespace("team", SHARED)))["status"] == "Healthy"
 
 
 # --- HealthCheck: customize answers valid for Metacontroller -------------------------------------
