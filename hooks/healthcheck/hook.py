@@ -5,6 +5,7 @@ Thin: read the request, call the pure modules, build the response.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,10 +44,8 @@ def related_rules(check: dict) -> list[dict]:
     ]
     kustomization_ref: tuple[str, str] | None = None
     if dig(check, "spec", "class") == kustomization.CLASS:
-        try:
+        with contextlib.suppress(kustomization.BadReference):  # the sync reports a bad annotation
             kustomization_ref = kustomization.kustomization_ref(check)
-        except kustomization.BadReference:
-            pass  # the sync reports the bad annotation
     namespace_names = [namespace]
     if kustomization_ref is not None and kustomization_ref[0] != namespace:
         namespace_names.append(kustomization_ref[0])  # did it opt in? (docs/tenancy.md)
