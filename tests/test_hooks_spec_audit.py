@@ -28,7 +28,7 @@ from tests.healthcheck_objects import (
     with_status,
 )
 from tests.healthcheck_objects import request as hc_request
-from tests.schedule_objects import Hooks, namespace_obj, observed_gate, rule, schedule, utc
+from tests.schedule_objects import Hooks, expected_gate, namespace_obj, observed_gate, rule, schedule, utc
 from tests.schedule_objects import request as sched_request
 from tests.schedule_objects import rollout as sched_rollout
 
@@ -272,7 +272,9 @@ def test_gates_are_valid_and_do_not_churn_between_transitions():
     }
     second = hooks.sync(body, at=utc(2024, 3, 4, 16, 59))
     assert second["children"] == first["children"]
-    assert second["status"] == first["status"]
+    # managedGates lists the gates the children show are owned (SPEC §5.3): there are some now
+    assert second["status"]["managedGates"] == sorted(g["metadata"]["name"] for g in first["children"])
+    assert {**second["status"], "managedGates": []} == first["status"]
 
 
 def test_cluster_schedule_without_namespace_selector_relates_and_gates_every_namespace():
@@ -288,7 +290,8 @@ def test_cluster_schedule_without_namespace_selector_relates_and_gates_every_nam
     assert [r["resource"] for r in answer["relatedResources"]] == ["rollouts"]
     hooks = Hooks(utc(2024, 3, 4, 10, 0))
     rollouts = [sched_rollout("web", namespace="a"), sched_rollout("web", namespace="b")]
-    response = hooks.sync(sched_request(parent, rollouts=rollouts, namespaces=[namespace_obj("a")]))
-    assert sorted(response["status"]["managedGates"]) == ["a/sched-web", "b/sched-web"]
+    response = hooks.settle(sched_request(parent, rollouts=rollouts, namespaces=[namespace_obj("a")]))
+    web = expected_gate("sched", "web", cluster=True)
+    assert sorted(response["status"]["managedGates"]) == [f"a/{web}", f"b/{web}"]
     for gate in response["children"]:
         assert object_errors(gate) == []
