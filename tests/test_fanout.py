@@ -174,6 +174,9 @@ def test_target_selection_labeled_sends_only_labelled_flux_objects(client):
             assert counts["Kustomization.kustomize.toolkit.fluxcd.io/v1"] == 1
     assert sizes["Labeled"] * 20 < sizes["All"]
     assert targets["Labeled"] == targets["All"]  # the annotations still say what is driven
+    assert [(t["kind"], t["name"]) for t in targets["All"] if t["kind"] == "OCIRepository"] == [
+        ("OCIRepository", "component-0")
+    ]
 
 
 # --- schedules -----------------------------------------------------------------------------
