@@ -248,7 +248,7 @@ def make_condition(
         transition = old["lastTransitionTime"]
     if len(message) > CONDITION_MESSAGE_MAX:  # e.g. a huge annotation value or check message
         message = message[: CONDITION_MESSAGE_MAX - 3] + "..."
-    cond = {
+    cond: dict[str, Any] = {
         "type": type_,
         "status": status_text,
         "reason": reason,

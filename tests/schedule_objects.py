@@ -18,8 +18,8 @@ NAMESPACED_SYNC = "/rolloutschedule/sync"
 CLUSTER_SYNC = "/clusterrolloutschedule/sync"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def rule(name: str | None = None, *, start=None, end=None, days=None, dates=None) -> dict:

@@ -87,7 +87,7 @@ def matching_rollouts(
     allowed: set[str] | None = None
     if namespace is None and namespace_selector is not None:
         allowed = {
-            meta(ns).get("name")
+            str(meta(ns).get("name"))
             for ns in namespaces or ()
             if not meta(ns).get("deletionTimestamp") and selector_matches(namespace_selector, labels_of(ns))
         }

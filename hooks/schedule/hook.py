@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from hooks.k8s import format_time, make_condition, meta, validate_selector
 from hooks.metacontroller import composite_response, parse_request, resource_rule
@@ -37,7 +37,11 @@ CLUSTER_KIND = "ClusterRolloutSchedule"
 # --- customize -------------------------------------------------------------------------
 
 
-def _valid_selector(value: Any) -> bool:
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _valid_selector(value: Any) -> TypeGuard[Mapping[str, Any]]:
     if not isinstance(value, Mapping):
         return False
     try:
@@ -49,7 +53,7 @@ def _valid_selector(value: Any) -> bool:
 
 def _customize(body: Any, *, cluster: bool) -> dict:
     parent = parse_request(body).parent
-    spec = parent.get("spec") if isinstance(parent.get("spec"), Mapping) else {}
+    spec = _mapping(parent.get("spec"))
     rules: list[dict] = []
     rollout_selector = spec.get("rolloutSelector")
     namespace_selector = spec.get("namespaceSelector")
@@ -133,8 +137,8 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     name: str = metadata["name"]
     own_namespace = None if cluster else (metadata.get("namespace") or "default")
     generation = metadata.get("generation")
-    spec = parent.get("spec") if isinstance(parent.get("spec"), Mapping) else {}
-    previous = parent.get("status") if isinstance(parent.get("status"), Mapping) else {}
+    spec = _mapping(parent.get("spec"))
+    previous = _mapping(parent.get("status"))
     now = ctx.now
     ctx.log.update(
         object=f"{own_namespace}/{name}" if own_namespace else name,
@@ -150,7 +154,7 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
         # Keep the last known state: status as it was, gates exactly as they were applied. Only
         # nextTransition goes: nothing changes until the spec is fixed, and the old instant would
         # soon lie in the past (SPEC §6: always in the future, none => unset).
-        status = {key: value for key, value in previous.items() if key != "nextTransition"}
+        status: dict[str, Any] = {key: value for key, value in previous.items() if key != "nextTransition"}
         status["managedGates"] = owned_gate_keys(request.children_of("RolloutGate"), cluster=cluster)
         status["conditions"] = [
             make_condition(
@@ -197,7 +201,7 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
         for ns, rollout in targets
     ]
 
-    status: dict[str, Any] = {}
+    status = {}
     if "observedGeneration" in previous:
         status["observedGeneration"] = previous["observedGeneration"]
     status["active"] = active
