@@ -118,3 +118,27 @@ def test_managed_gates_lists_only_the_gates_really_owned():
     assert second["status"]["managedGates"] == [expected_gate("freeze", "web")]
     assert len(second["children"]) == 2  # the other one is still asked for
     assert GATES_KEY in body["children"]
+
+
+def test_an_upgrade_keeps_the_old_gate_until_the_new_one_exists():
+    """Metacontroller deletes children before it creates new ones: the old `<schedule>-<rollout>`
+    gate stays (with the current content) until the renamed gate exists, so a Rollout never sees
+    no gate in a freeze."""
+    hooks = Hooks(utc(2024, 3, 4, 10, 0))
+    parent = schedule(rule("r", start="09:00", end="17:00"), name="freeze")  # Deny, active now
+    [new] = hooks.sync(request(parent, rollouts=[rollout("web")]))["children"]
+    old = observed_gate(
+        {
+            **new,
+            "metadata": {**new["metadata"], "name": "freeze-web"},
+            "spec": {"rolloutRef": {"name": "web"}, "passing": True},
+        }
+    )
+    during = hooks.sync(request(parent, rollouts=[rollout("web")], gates=[old]))
+    names = sorted(g["metadata"]["name"] for g in during["children"])
+    assert names == sorted(["freeze-web", expected_gate("freeze", "web")])
+    assert all(g["spec"] == {"rolloutRef": {"name": "web"}, "passing": False} for g in during["children"])
+    assert during["status"]["managedGates"] == ["freeze-web"]
+    both = [observed_gate(g) for g in during["children"]]
+    after = hooks.sync(request(parent, rollouts=[rollout("web")], gates=both))
+    assert [g["metadata"]["name"] for g in after["children"]] == [expected_gate("freeze", "web")]

@@ -227,3 +227,30 @@ def owned_gate_keys(children: Iterable[Mapping], *, cluster: bool) -> list[str]:
             continue
         keys.add(f"{namespace}/{name}" if cluster and isinstance(namespace, str) and namespace else name)
     return sorted(keys)
+
+
+def bridging_gates(desired: list[dict], children: Iterable[Mapping]) -> list[dict]:
+    """Gates kept under their old name until the Rollout's new gate exists.
+
+    Metacontroller deletes the children a sync no longer returns *before* it creates the new
+    ones, and a Rollout syncs on the deletion of its gate: on an upgrade that renames gates
+    (`<schedule>-<rollout>` to `<schedule>-<rollout>-<h>`) a Rollout could see no gate at all
+    for a moment and deploy inside a freeze. So an owned gate of a Rollout whose new gate is not
+    among the children yet is returned too, with the new content; once the new gate exists, the
+    old one is dropped and Metacontroller deletes it (docs/scale.md "Schedule gates").
+    """
+    existing: dict[tuple[str, str], list[str]] = {}
+    for obj in children:
+        name, namespace = meta(obj).get("name"), meta(obj).get("namespace")
+        rollout = dig(obj, "spec", "rolloutRef", "name")
+        if isinstance(name, str) and isinstance(namespace, str) and isinstance(rollout, str):
+            existing.setdefault((namespace, rollout), []).append(name)
+    kept = []
+    for gate in desired:
+        md = gate["metadata"]
+        names = existing.get((md["namespace"], gate["spec"]["rolloutRef"]["name"]), [])
+        if md["name"] in names:
+            continue
+        for old in sorted(names):
+            kept.append({**gate, "metadata": {**md, "name": old}})
+    return kept

@@ -18,6 +18,7 @@ from typing import Any, TypeGuard
 from hooks.k8s import format_time, make_condition, meta, validate_selector
 from hooks.metacontroller import composite_response, parse_request, resource_rule
 from hooks.schedule.gates import (
+    bridging_gates,
     desired_gate,
     matching_rollouts,
     owned_gate_keys,
@@ -229,7 +230,8 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
         gates=len(gates),
         changed=_changed(previous, status),
     )
-    return composite_response(status, resync_after(now, schedule.next_rules_change(now)), gates)
+    children = gates + bridging_gates(gates, request.children_of("RolloutGate"))
+    return composite_response(status, resync_after(now, schedule.next_rules_change(now)), children)
 
 
 def sync_namespaced(body: Any, ctx: Any) -> dict:
