@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hooks import tenancy
-from hooks.healthcheck import kustomization
+from hooks.healthcheck import kustomization, prometheus
 from hooks.healthcheck.reset import latest_cutoff, needs_reset, reset_status
 from hooks.healthcheck.selection import foreign_namespace_refused, object_key, selecting_rollouts
 from hooks.healthcheck.status import apply_verdict, current
@@ -92,9 +92,15 @@ def sync(body: Any, ctx: Any) -> dict:
         # Evaluated in the same sync as a reset, so the answer is a fixed point: the next
         # sync (no longer resetting) would otherwise move straight on to this verdict.
         verdict = kustomization_verdict(check, request, rollouts)
-        status = apply_verdict(status, verdict, now)
+        status = apply_verdict(status, verdict, now, cutoff)
         ctx.log.update(decision="reset+assess" if reset else "assess", status=status["status"])
         return decorator_response(with_observed_generation(status, check))
+    if check_class == prometheus.CLASS:
+        status, resync = prometheus.sync_status(
+            check, status, reset, rollouts, cutoff, now, ctx.prometheus, ctx.log
+        )
+        ctx.log.update(decision="reset+assess" if reset else "assess", status=status["status"])
+        return decorator_response(with_observed_generation(status, check), resync)
     ctx.log.update(decision="reset" if reset else "untouched")
     return decorator_response(with_observed_generation(status, check) if reset else None)
 
