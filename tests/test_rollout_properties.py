@@ -36,7 +36,7 @@ from typing import Any
 import jsonpatch
 import orjson
 import semver
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hooks.app import HookContext
@@ -669,6 +669,9 @@ def seeded_releases(draw: st.DrawFn) -> list[dict]:
 @settings(max_examples=examples(40), **PROPERTY)
 @given(scenarios(max_steps=4), seeded_releases())
 def test_available_releases_stay_bounded(scenario, seeded):
+    # an invalid pin keeps the persisted status as it is (SPEC §3.1); a seeded one over the CRD's
+    # 1000 entries could never have been stored, so that combination is not a world to test
+    assume(OCI_TAG.fullmatch(scenario["spec"].get("wantedVersion", "x")) is not None)
     world = run(scenario, via_http=False, seeded=seeded)
     assert len(world.status.get("availableReleases", [])) <= 1000
 
