@@ -1,4 +1,5 @@
-"""HealthCheck decorator hook through the HTTP routes, as Metacontroller calls it (SPEC §5.2).
+"""HealthCheck decorator hook through the HTTP routes, as Metacontroller calls it (see
+docs/spec/v1alpha1/healthcheck.md).
 
 Every sync is checked to be a fixed point: the request carrying the returned status
 gets the same status back (or null: nothing more to change).

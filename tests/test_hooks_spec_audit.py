@@ -1,4 +1,5 @@
-"""Audit of the HealthCheck and schedule hooks against SPEC §5.2/§6 and real Flux/Metacontroller.
+"""Audit of the HealthCheck and schedule hooks against docs/spec/v1alpha1/healthcheck.md and
+rolloutschedule.md, and real Flux/Metacontroller.
 
 Each test pins a behaviour a real user depends on: Flux's own way of reporting a failed
 reconciliation, what Metacontroller (v4.16+, hook version v2) accepts in customize and sync

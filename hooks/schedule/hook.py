@@ -129,7 +129,7 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     except ScheduleError as exc:
         # Keep the last known state: status as it was, gates exactly as they were applied. Only
         # nextTransition goes: nothing changes until the spec is fixed, and the old instant would
-        # soon lie in the past (SPEC §6: always in the future, none => unset).
+        # soon lie in the past (docs/spec/v1alpha1/rolloutschedule.md: always in the future, none => unset).
         status = {key: value for key, value in previous.items() if key != "nextTransition"}
         status["conditions"] = [
             make_condition(
