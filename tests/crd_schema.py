@@ -1,8 +1,8 @@
 """Validate objects against CustomResourceDefinition schemas, offline.
 
-Schemas come from our CRDs (crds/), Flux's CRDs (../shared/schemas/flux/, the top-level files,
-which serve v1) and Metacontroller's (../shared/schemas/metacontroller/). `shared/` is a sibling
-of the repository checkout both locally and in CI.
+Schemas come from our CRDs (crds/), Flux's CRDs (tests/schemas/flux/, the top-level files,
+which serve v1) and Metacontroller's (tests/schemas/metacontroller/), vendored as test data
+with their source and version in each folder's SOURCE.md.
 
 A CRD's openAPIV3Schema is translated into JSON Schema (Draft 2020-12) the way the API server
 reads it:
@@ -35,10 +35,10 @@ import yaml
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+VENDORED = Path(__file__).resolve().parent / "schemas"
 OUR_CRD_DIR = REPO / "crds"
-FLUX_CRD_DIR = SHARED / "schemas" / "flux"
-METACONTROLLER_CRD_DIR = SHARED / "schemas" / "metacontroller"
+FLUX_CRD_DIR = VENDORED / "flux"
+METACONTROLLER_CRD_DIR = VENDORED / "metacontroller"
 
 
 class SchemaViolation(AssertionError):
