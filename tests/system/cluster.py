@@ -72,7 +72,7 @@ class Cluster(FakeKube):
             self.objects[path] = stored
         return path
 
-    def get(self, kind: str, namespace: str | None, name: str) -> dict | None:  # type: ignore[override]
+    def get(self, kind: str, namespace: str | None, name: str) -> dict | None:
         with self._lock:
             obj = self.objects.get(rest_path(kind, namespace, name))
             return copy.deepcopy(obj)
@@ -83,6 +83,10 @@ class Cluster(FakeKube):
         if namespace is not None:
             found = [o for o in found if o["metadata"].get("namespace") == namespace]
         return sorted(found, key=key_of)
+
+    def start(self) -> Cluster:
+        super().start()
+        return self
 
     def versions(self) -> dict[str, str]:
         """REST path -> resourceVersion of every object (what a watch would announce)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -196,9 +197,10 @@ class KustomizeController:
             revision = artifact["revision"]
             if ready_for_generation(ks) and ks["status"].get("lastAttemptedRevision") == revision:
                 continue
-            self.cluster.mutate(
-                "Kustomization", meta["namespace"], meta["name"], lambda obj, r=revision: self._step(obj, r)
-            )
+            self.cluster.mutate("Kustomization", meta["namespace"], meta["name"], self._stepper(revision))
+
+    def _stepper(self, revision: str) -> Callable[[dict], None]:
+        return lambda ks: self._step(ks, revision)
 
     def _source(self, ks: dict) -> dict | None:
         ref = ks["spec"]["sourceRef"]
