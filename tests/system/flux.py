@@ -12,9 +12,10 @@ its own `observedGeneration`; `lastTransitionTime` moves only when a condition's
   `ArtifactInStorage=True`, `observedGeneration` = generation.
 - kustomize-controller: a Kustomization whose generation is not observed, or whose source
   artifact revision is not its `lastAttemptedRevision`, goes `Reconciling=True/Progressing`
-  ("Running health checks for revision ...", `spec.wait: true`), then `Ready=True/
-  ReconciliationSucceeded` ("Applied revision: <rev>"), `Healthy=True`,
-  `lastAppliedRevision` = `lastAttemptedRevision` = the revision it applied. It always applies
+  + `Ready=Unknown` ("Fetching manifests for revision ...", `lastAttemptedRevision` set), then
+  with `spec.wait: true` `Healthy=Unknown` ("Running health checks for revision ..."), then
+  `Healthy=True`, `Ready=True/ReconciliationSucceeded` ("Applied revision: <rev>"),
+  `lastAppliedRevision`, `observedGeneration`. It always applies
   the source's current artifact: a substitute patched before the source caught up is applied
   with the old revision first, and again when the new artifact appears (Flux's source watch).
 
@@ -25,6 +26,7 @@ states a real cluster shows. `paused` stops a controller (a broken link of the c
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +45,19 @@ def digest_of(*parts: str) -> str:
 
 def _now() -> str:
     return format_time(datetime.now(UTC).replace(microsecond=0))
+
+
+def go_duration(text: str) -> str:
+    """A duration as Go's time.Duration.String() prints it (what Flux puts in messages): 5m -> 5m0s."""
+    units = {"h": 3600, "m": 60, "s": 1}
+    seconds = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", text))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
 
 
 def set_condition(obj: dict, type_: str, status: str, reason: str, message: str) -> None:
@@ -138,12 +153,8 @@ class SourceController:
         generation = meta.get("generation", 1)
         reconciling = condition(repo, "Reconciling")
         if reconciling is None or reconciling.get("observedGeneration") != generation:
-            previous = status.get("observedGeneration")
-            message = (
-                f"processing object: new generation {previous} -> {generation}"
-                if previous is not None
-                else "reconciliation in progress"
-            )
+            previous = status.get("observedGeneration", 0)
+            message = f"processing object: new generation {previous} -> {generation}"
             set_condition(repo, "Reconciling", "True", "Progressing", message)
             set_condition(repo, "Ready", "Unknown", "Progressing", "reconciliation in progress")
             return
@@ -181,7 +192,7 @@ class KustomizeController:
     paused: bool = False
     #: (namespace, name, revision, substitutes, monotonic time) of every apply that finished.
     applied: list[tuple[str, str, str, dict, float]] = field(default_factory=list)
-    _applying: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    _applying: dict[tuple[str, str], tuple[int, str, str]] = field(default_factory=dict)
 
     def tick(self) -> None:
         if self.paused:
@@ -208,28 +219,30 @@ class KustomizeController:
         return self.cluster.get(ref["kind"], namespace, ref["name"])
 
     def _step(self, ks: dict, revision: str) -> None:
+        """One of Flux's status patches: fetch (attempted), health checks (wait), applied."""
         meta, status = ks["metadata"], ks.setdefault("status", {})
         key = (meta["namespace"], meta["name"])
         generation = meta.get("generation", 1)
-        if self._applying.get(key) != (generation, revision):
-            self._applying[key] = (generation, revision)
-            timeout = ks["spec"].get("timeout", ks["spec"].get("interval"))
-            set_condition(
-                ks,
-                "Reconciling",
-                "True",
-                "Progressing",
-                f"Running health checks for revision {revision} with a timeout of {timeout}",
-            )
+        timeout = go_duration(ks["spec"].get("timeout") or ks["spec"]["interval"])
+        phase = self._applying.get(key)
+        if phase is None or phase[:2] != (generation, revision):
+            self._applying[key] = (generation, revision, "fetched")
+            status["lastAttemptedRevision"] = revision
+            message = f"Fetching manifests for revision {revision} with a timeout of {timeout}"
+            set_condition(ks, "Reconciling", "True", "Progressing", message)
             set_condition(ks, "Ready", "Unknown", "Progressing", "Reconciliation in progress")
             return
+        if ks["spec"].get("wait") and phase[2] == "fetched":
+            self._applying[key] = (generation, revision, "health")
+            message = f"Running health checks for revision {revision} with a timeout of {timeout}"
+            set_condition(ks, "Reconciling", "True", "Progressing", message)
+            set_condition(ks, "Healthy", "Unknown", "Progressing", message)
+            return
         del self._applying[key]
-        status.update(
-            observedGeneration=generation, lastAppliedRevision=revision, lastAttemptedRevision=revision
-        )
-        delete_condition(ks, "Reconciling")
         if ks["spec"].get("wait"):
             set_condition(ks, "Healthy", "True", "Succeeded", "Health check passed in 1.02s")
+        status.update(observedGeneration=generation, lastAppliedRevision=revision)
+        delete_condition(ks, "Reconciling")
         set_condition(ks, "Ready", "True", "ReconciliationSucceeded", f"Applied revision: {revision}")
         substitutes = dict(ks["spec"].get("postBuild", {}).get("substitute", {}))
         self.applied.append((meta["namespace"], meta["name"], revision, substitutes, time.time()))
