@@ -46,9 +46,9 @@ for file in flux-image.yaml flux-source.yaml flux-kustomizations.yaml rolloutgat
 done
 kubectl -n "${NS}" patch imagepolicy podinfo --type=merge \
   -p "{\"spec\":{\"policy\":{\"semver\":{\"range\":\"${RELEASES[0]}\"}}}}"
-kubectl apply -f examples/rollout.yaml
-kubectl -n "${NS}" patch rollout podinfo --type=merge \
-  -p "{\"spec\":{\"bakeTime\":\"${BAKE_TIME}\",\"deployTimeout\":\"${WAIT}\"}}"
+# The example's Rollout with the test's bake (the system test sets the same two fields).
+kubectl patch --local -f examples/rollout.yaml --type=merge -o yaml \
+  -p "{\"spec\":{\"bakeTime\":\"${BAKE_TIME}\",\"deployTimeout\":\"${WAIT}\"}}" | kubectl apply -f -
 
 expect_release() {
   local tag="$1"
