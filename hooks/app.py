@@ -46,6 +46,8 @@ class HookContext:
 
     now: datetime
     actuator: Any = None
+    #: Runs the instant queries of `class: prometheus` HealthChecks (promclient.Querier).
+    prometheus: Any = None
     #: Fields the handler adds to the request's log line (object, decision, changes).
     log: dict[str, Any] = field(default_factory=dict)
 
@@ -154,6 +156,7 @@ def create_app(
     *,
     extra_hooks: Mapping[str, Handler] | None = None,
     environ: Mapping[str, str] | None = None,
+    querier: Any = None,
 ) -> Flask:
     """Build the app.
 
@@ -161,7 +164,8 @@ def create_app(
     `extra_hooks` adds routes (path -> handler) next to HOOKS, or replaces one of them, served
     exactly like them (token, limits, metrics, logs); tests use it for handlers that
     misbehave on purpose. `environ` replaces os.environ
-    for the settings read here (HOOK_TOKEN) and for the actuator.
+    for the settings read here (HOOK_TOKEN) and for the actuator. `querier=None` creates the
+    Prometheus querier from PROMETHEUS_CREDENTIALS_FILE (docs/prometheus.md).
     Raises HookLoadError when a handler in HOOKS cannot be imported.
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
@@ -176,13 +180,17 @@ def create_app(
         from hooks.actuator import Actuator
 
         actuator = Actuator.from_env(env)  # never raises; missing credentials show per patch
+    if querier is None:
+        from hooks.healthcheck.promclient import Querier
+
+        querier = Querier.from_env(env)  # raises on an unusable PROMETHEUS_CREDENTIALS_FILE
 
     def make_view(path: str, handler: Handler) -> Callable[[], Response]:
         hook = path.strip("/")
 
         def view() -> Response:
             started = time.perf_counter()
-            ctx = HookContext(now=clock(), actuator=actuator)
+            ctx = HookContext(now=clock(), actuator=actuator, prometheus=querier)
             body: Any = None
             error: BaseException | None = None
             headers: dict[str, str] = {}

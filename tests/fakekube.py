@@ -87,6 +87,7 @@ class Fault:
     message: str | None = None
     details: dict | None = None
     remaining: int | None = None  # None: forever
+    raw: bytes | None = None  # a non-Status answer (e.g. a proxy's HTML 502 page)
 
 
 @dataclass
@@ -164,11 +165,13 @@ class FakeKube:
         message: str | None = None,
         details: dict | None = None,
         times: int | None = None,
+        raw: bytes | None = None,
     ) -> None:
         """Inject a fault for one REST path (or all): answer `status`, wait `delay` seconds
-        first, or `drop` the connection without answering; for `times` requests (or all)."""
+        first, or `drop` the connection without answering; for `times` requests (or all).
+        `raw` answers that body as text/html instead of a Status (what a proxy in front sends)."""
         with self._lock:
-            self.faults.append(Fault(path, status, delay, drop, message, details, times))
+            self.faults.append(Fault(path, status, delay, drop, message, details, times, raw))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -242,6 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.drop:
                 self.close_connection = True
                 return
+            if fault.status is not None and fault.raw is not None:
+                self._raw(fault.status, fault.raw)
+                return
             if fault.status is not None:
                 self._status(
                     fault.status, fault.message or _default_message(fault.status, url.path), fault.details
@@ -276,9 +282,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             patched = jsonpatch.JsonPatch(body).apply(current)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            # What the API server answers when a JSON Patch cannot be applied.
-            details = {"causes": [{"reason": "UnexpectedServerResponse", "message": str(exc)}]}
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+            # What the API server answers when a JSON Patch cannot be applied; its messages are
+            # those of the JSON Patch library it uses (evanphx/json-patch).
+            details = {
+                "causes": [{"reason": "UnexpectedServerResponse", "message": _patch_error(current, body)}]
+            }
             self._status(422, "the server rejected our request due to an error in our request", details)
             return
         meta = patched.setdefault("metadata", {})
@@ -311,6 +320,13 @@ class _Handler(BaseHTTPRequestHandler):
             status["details"] = details
         self._json(code, status)
 
+    def _raw(self, code: int, data: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def _json(self, code: int, payload: Any) -> None:
         data = json.dumps(payload).encode()
         self.send_response(code)
@@ -320,6 +336,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Retry-After", "1")
         self.end_headers()
         self.wfile.write(data)
+
+
+def _patch_error(doc: Any, ops: list) -> str:
+    """The kube-apiserver's text for the first operation of a JSON Patch that cannot be applied."""
+    for op in ops:
+        path = op.get("path") if isinstance(op, dict) else None
+        try:
+            doc = jsonpatch.apply_patch(doc, [op])
+        except jsonpatch.JsonPatchTestFailed:
+            return f"testing value {path} failed: test failed"
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+            name = op.get("op") if isinstance(op, dict) else "an"
+            return f"{name} operation does not apply: doc is missing path: {path}: missing value"
+    return "the patch cannot be applied"
 
 
 def _default_message(code: int, path: str) -> str:

@@ -57,7 +57,15 @@ STATUS_FIELDS = {
         "acknowledgedAnnotations",
     },
     "RolloutGate": {"passing", "allowedVersions"},
-    "HealthCheck": {"observedGeneration", "status", "message", "lastErrorTime", "lastChangeTime"},
+    "HealthCheck": {
+        "observedGeneration",
+        "status",
+        "message",
+        "lastErrorTime",
+        "lastChangeTime",
+        "failingSince",
+        "queryErrorSince",
+    },
     "RolloutSchedule": {
         "observedGeneration",
         "active",

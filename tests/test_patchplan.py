@@ -10,17 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hooks.patchplan import PlannedPatch, plan_fields, pointer, remove_annotation_ops, set_ops
+from tests import flux_objects as flux
 
 SUBSTITUTE = ["spec", "postBuild", "substitute"]
 
 
 def kustomization(**spec) -> dict:
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": "app", "namespace": "apps"},
-        "spec": {"interval": "10m", "path": "./deploy", **spec},
-    }
+    """A Kustomization as kustomize-controller left it (Ready for 1.0.0), with `spec` fields set."""
+    obj = flux.ready(flux.kustomization("app"), "1.0.0")
+    obj["spec"].update(spec)
+    return obj
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hooks.healthcheck import kustomization
+from hooks.healthcheck import kustomization, prometheus
 from hooks.healthcheck.reset import latest_cutoff, needs_reset, reset_status
 from hooks.healthcheck.selection import object_key, selecting_rollouts
 from hooks.healthcheck.status import apply_verdict, current
@@ -72,8 +72,14 @@ def sync(body: Any, ctx: Any) -> dict:
             request.related_of("OCIRepository"),
             rollouts,
         )
-        status = apply_verdict(status, verdict, now)
+        status = apply_verdict(status, verdict, now, cutoff)
         ctx.log.update(decision="reset+assess" if reset else "assess", status=status["status"])
         return decorator_response(status)
+    if check_class == prometheus.CLASS:
+        status, resync = prometheus.sync_status(
+            check, status, reset, rollouts, cutoff, now, ctx.prometheus, ctx.log
+        )
+        ctx.log.update(decision="reset+assess" if reset else "assess", status=status["status"])
+        return decorator_response(status, resync)
     ctx.log.update(decision="reset" if reset else "untouched")
     return decorator_response(status if reset else None)

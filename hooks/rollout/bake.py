@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from hooks.k8s import format_time, parse_time
-from hooks.rollout.bounds import failed_checks
+from hooks.rollout.bounds import MESSAGE_CHARS, cut, failed_checks
 from hooks.rollout.health import Check
 
 DEPLOYING = "Deploying"
@@ -28,6 +28,8 @@ MSG_CANCELLED = "Bake cancelled due to new deployment."
 MSG_ERROR_BEFORE = "A HealthCheck reported an error after deployment."
 MSG_ERROR_AFTER = "A HealthCheck reported an error after bake started."
 MSG_TIMEOUT = "Deploy timeout reached before bake could start (health checks did not become healthy in time)."
+MSG_TIMEOUT_TARGET = "Deploy timeout reached before bake could start: Flux could not apply the version:"
+MSG_TARGET_FAILED = "Waiting for Flux, which cannot apply the version:"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -60,8 +62,12 @@ def advance(
     deploy_timeout: timedelta | None,
     recovery: bool,
     now: datetime,
+    target_failure: str | None = None,
 ) -> dict:
-    """Apply every due step (error, timeout, start, finish) to a Deploying/InProgress entry."""
+    """Apply every due step (error, timeout, start, finish) to a Deploying/InProgress entry.
+
+    `target_failure` names a target Flux failed to apply: the bake does not start on it, the
+    entry's message names it, and a deploy timeout fails the entry with that reason."""
     if entry.get("bakeStatus") not in ACTIVE:
         return entry
     entry = dict(entry)
@@ -84,7 +90,15 @@ def advance(
                 for c in checks
                 if not (c.status == "Healthy" and c.last_change is not None and c.last_change >= since)
             ]
-            return _fail(entry, MSG_TIMEOUT, waiting, now)
+            message = MSG_TIMEOUT
+            if target_failure is not None:
+                message = cut(f"{MSG_TIMEOUT_TARGET} {target_failure}", MESSAGE_CHARS)
+            return _fail(entry, message, waiting, now)
+        if target_failure is not None:
+            entry["bakeStatusMessage"] = cut(f"{MSG_TARGET_FAILED} {target_failure}", MESSAGE_CHARS)
+            return entry
+        if str(entry.get("bakeStatusMessage", "")).startswith(MSG_TARGET_FAILED):
+            entry["bakeStatusMessage"] = MSG_WAITING  # Flux recovered
         # 3. start
         fresh = all(
             c.status == "Healthy" and c.last_change is not None and c.last_change >= since for c in checks

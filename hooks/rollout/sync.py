@@ -7,6 +7,7 @@ the actuator's guarded patches, which follow the persisted status (write-ahead).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,8 +89,12 @@ def _merge_conditions(previous: Any, ours: dict[str, dict]) -> list[dict]:
     return merged
 
 
-def _targets_synced(fields: list[targets.TargetField], deployed: str | None) -> bool:
-    return all(f.problem is None and f.observed == deployed for f in fields)
+def _later(ordering: releases.Ordering) -> Callable[[str, str], bool]:
+    def later(a: str, b: str) -> bool:
+        pa, pb = ordering.position(a), ordering.position(b)
+        return pa is not None and pb is not None and pa > pb
+
+    return later
 
 
 def _choose(world: World, hist: list, unhealthy: str | None) -> tuple[history.Deploy | None, str]:
@@ -197,7 +202,7 @@ def _invalid(ev: Evaluation, error: InvalidSpec, now: datetime) -> Evaluation:
     return ev
 
 
-def evaluate(req: HookRequest, now: datetime) -> Evaluation:
+def evaluate(req: HookRequest, now: datetime, dry_run: bool = False) -> Evaluation:
     """The pure decision (SPEC §3.1-3.13, without the actuation outcomes)."""
     rollout = req.parent
     md = meta(rollout)
@@ -253,9 +258,22 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
     for _ in range(MAX_STEPS):
         if hist and isinstance(hist[0], dict):
             before = hist[0].get("bakeStatus")
-            synced = _targets_synced(world.fields, history.deployed_tag(hist))
+            ready = targets.readiness(
+                world.fields,
+                history.deployed_tag(hist),
+                dry_run=dry_run,
+                trigger=hist[0].get("trigger"),
+                later=_later(world.ordering),
+            )
             hist[0] = bake.advance(
-                hist[0], checks, synced, spec.bake_time, spec.deploy_timeout, in_recovery, now
+                hist[0],
+                checks,
+                ready.synced,
+                spec.bake_time,
+                spec.deploy_timeout,
+                in_recovery,
+                now,
+                target_failure=ready.failed,
             )
             if hist[0].get("bakeStatus") != before and hist[0].get("bakeStatus") in (
                 bake.SUCCEEDED,
@@ -326,7 +344,13 @@ def evaluate(req: HookRequest, now: datetime) -> Evaluation:
             recovery = (False, "Normal", "Bake failures are detected normally")
 
     # 4.1 targets
-    plan = targets.plan(world.fields, deployed, persisted_deployed)
+    plan = targets.plan(
+        world.fields,
+        deployed,
+        persisted_deployed,
+        trigger=hist[0].get("trigger") if hist and isinstance(hist[0], dict) else None,
+        later=_later(ordering),
+    )
     ev.target_entries, ev.target_patches = plan.entries, plan.patches
     for key, value in ann.persisted_acknowledged(previous.get("acknowledgedAnnotations")).items():
         ev.annotation_patches.append(
@@ -402,25 +426,8 @@ def finish(
     )
     status = ev.status
     conditions: dict[str, dict] = status["conditions"]
-    failing = [e for e in entries if e["state"] in (targets.ERROR, targets.BLOCKED)]
-    pending = [e for e in entries if e["state"] == targets.PENDING]
-    if not entries:
-        synced = (True, "NoTargets", "No Flux object names this Rollout")
-    elif failing:
-        first = failing[0]
-        synced = (
-            False,
-            "TargetsFailing",
-            f"{first['kind']}/{first['name']} {first['field']}: {first['message']}",
-        )
-    elif pending:
-        synced = (
-            False,
-            "TargetsPending",
-            f"{len(pending)} of {len(entries)} targets do not carry the version yet",
-        )
-    else:
-        synced = (True, "AllTargetsSynced", f"All {len(entries)} targets carry the deployed version")
+    synced = targets.synced_condition(entries)
+    failing = synced[1] == "TargetsFailing"
     conditions["TargetsSynced"] = _condition(ev, "TargetsSynced", *synced, now)
     ready = ev.ready
     assert ready is not None
@@ -443,9 +450,9 @@ def finish(
 def sync(body: Any, ctx: Any) -> dict:
     """POST /rollout/sync."""
     req = parse_request(body)
-    ev = evaluate(req, ctx.now)
-    outcomes = ctx.actuator.apply(ev.patches) if ev.patches else []  # none for an invalid spec
     dry_run = getattr(ctx.actuator, "mode", "apply") == "dry-run"
+    ev = evaluate(req, ctx.now, dry_run)
+    outcomes = ctx.actuator.apply(ev.patches) if ev.patches else []  # none for an invalid spec
     status, resync = finish(ev, outcomes, ctx.now, dry_run)
     ctx.log.update(ev.log)
     return composite_response(status, resync)
