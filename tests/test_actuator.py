@@ -553,7 +553,7 @@ def test_applied_patches_are_logged_without_secrets(fake_kube, actuator, caplog)
     assert all(FAKE_TOKEN not in repr(r.__dict__) for r in caplog.records)
 
 
-# --- 422s and bodies that are not a Status (SPEC §4.2, §7) ---------------------------------
+# --- 422s and bodies that are not a Status (docs/targets.md) ---------------------------------
 
 
 def test_a_failed_test_reported_by_the_api_server_is_a_conflict(fake_kube, actuator):

@@ -38,7 +38,12 @@ PAGES_IN_FLIGHT = {
 #: Modules being rewritten this round by other engineers; their comments still cite the old
 #: specification and are rewritten to cite docs/ pages with them. Entries go as they land.
 COMMENTS_IN_FLIGHT = ("hooks/rollout/", "hooks/healthcheck/", "hooks/actuator.py", "tests/crd_schema.py")
-OUTSIDE_CITATION = re.compile(r"\bSPEC\b(?!_)|DESIGN\.md|STYLE\.md|\.\./shared|\bshared/")
+#: A citation of the specification or design notes that lived outside the repository
+#: ("SPEC §3.7", "SPEC order", "DESIGN.md", "../shared/..."); a variable named SPEC is not one.
+OUTSIDE_CITATION = re.compile(
+    r"\bSPEC\b(?=\s*(§|order|item|section|clause|'s|\.md|\)))|\bthe SPEC\b"
+    r"|DESIGN\.md|STYLE\.md|\.\./shared|\bshared/"
+)
 
 
 def crds() -> list[dict]:

@@ -267,8 +267,8 @@ def test_rollout_of_another_namespace_does_not_drive_the_kustomization(client):
     assert sync(client, body)["status"] == "Healthy"
 
 
-# The rules of SPEC §5.2 item 2 against Kustomizations shaped as kustomize-controller writes them
-# are in tests/test_healthcheck_flux.py.
+# The rules of docs/spec/v1alpha1/healthcheck.md against Kustomizations shaped as
+# kustomize-controller writes them are in tests/test_healthcheck_flux.py.
 
 
 def test_error_time_kept_when_healthy_again(client):

@@ -1,4 +1,4 @@
-"""HealthCheck `class: kustomization` (SPEC §5.2 item 2) against Kustomizations shaped as
+"""HealthCheck `class: kustomization` (docs/spec/v1alpha1/healthcheck.md) against Kustomizations shaped as
 kustomize-controller writes them (tests/flux_objects.py), through /healthcheck/sync.
 
 Every sync is checked for the CRD status schema and the fixed point.
