@@ -24,7 +24,6 @@ from flask.json.provider import JSONProvider
 from werkzeug.exceptions import HTTPException
 
 from hooks import logjson, metrics
-from hooks.k8s import dig
 from hooks.metacontroller import BadRequest
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -46,6 +45,8 @@ class HookContext:
 
     now: datetime
     actuator: Any = None
+    #: Announces the facts of persisted statuses (hooks.announce.Announcer), or None.
+    announcer: Any = None
     #: Runs the instant queries of `class: prometheus` HealthChecks (promclient.Querier).
     prometheus: Any = None
     #: Fields the handler adds to the request's log line (object, decision, changes).
@@ -131,36 +132,27 @@ def _bearer_ok(header: str | None, token: str) -> bool:
     return hmac.compare_digest(credential.strip().encode(), token.encode())
 
 
-def _record_rollout(body: Any, ctx_log: Mapping[str, Any]) -> None:
-    """Rollout metrics from a successful /rollout/sync: decision, bakes, deployed version."""
+def _record_rollout(ctx_log: Mapping[str, Any]) -> None:
+    """Rollout metrics from a successful /rollout/sync: decision and bakes (bounded labels; the
+    deployed version of each Rollout is kube-state-metrics' job, docs/events-and-metrics.md)."""
     bakes = ctx_log.get("bake") or []
     metrics.rollout_synced(ctx_log.get("decision"), bakes if isinstance(bakes, list) else [])
-    parent = dig(body, "parent") or dig(body, "object")
-    namespace, name = dig(parent, "metadata", "namespace"), dig(parent, "metadata", "name")
-    if not isinstance(name, str):
-        return
-    history = dig(parent, "status", "history")
-    previous = dig(history[0], "version", "tag") if isinstance(history, list) and history else None
-    deployed = ctx_log.get("deployed")
-    metrics.deployed_version(
-        namespace if isinstance(namespace, str) else "",
-        name,
-        deployed if isinstance(deployed, str) else None,
-        previous if isinstance(previous, str) else None,
-    )
 
 
 def create_app(
     clock: Callable[[], datetime] = utc_now,
     actuator: Any = None,
     *,
+    announcer: Any = None,
     extra_hooks: Mapping[str, Handler] | None = None,
     environ: Mapping[str, str] | None = None,
     querier: Any = None,
 ) -> Flask:
     """Build the app.
 
-    `actuator=None` creates the real one (one per worker) from the environment.
+    `actuator=None` creates the real one (one per worker) from the environment, and with it the
+    real announcer (Events, FLUX_EVENTS_ADDRESS); a test passing its own actuator gets no
+    announcer unless it passes one.
     `extra_hooks` adds routes (path -> handler) next to HOOKS, or replaces one of them, served
     exactly like them (token, limits, metrics, logs); tests use it for handlers that
     misbehave on purpose. `environ` replaces os.environ
@@ -180,6 +172,10 @@ def create_app(
         from hooks.actuator import Actuator
 
         actuator = Actuator.from_env(env)  # never raises; missing credentials show per patch
+        if announcer is None:
+            from hooks.announce import Announcer
+
+            announcer = Announcer.from_env(env, getattr(actuator, "mode", "apply"))
     if querier is None:
         from hooks.healthcheck.promclient import Querier
 
@@ -190,7 +186,7 @@ def create_app(
 
         def view() -> Response:
             started = time.perf_counter()
-            ctx = HookContext(now=clock(), actuator=actuator, prometheus=querier)
+            ctx = HookContext(now=clock(), actuator=actuator, announcer=announcer, prometheus=querier)
             body: Any = None
             error: BaseException | None = None
             headers: dict[str, str] = {}
@@ -276,7 +272,7 @@ def _observe(
         if isinstance(patches, list):
             metrics.patches(patches)  # side effects happened even if the answer failed
         if path == ROLLOUT_SYNC and code == 200:
-            _record_rollout(body, ctx_log)
+            _record_rollout(ctx_log)
     except Exception:
         log.exception("recording metrics failed")
     fields: dict[str, Any] = {"object": None, "decision": None, "changed": None}

@@ -16,6 +16,7 @@ from typing import Any
 from hooks.app import create_app
 from hooks.k8s import get_condition
 from hooks.patchplan import PatchOutcome, PlannedPatch
+from tests import flux_objects
 from tests.crd_schema import errors_of, validator
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -133,9 +134,11 @@ class World:
             "metadata": {
                 "name": name,
                 "namespace": NS,
+                "generation": 1,
                 "annotations": {"rollout.kuberik.com/rollout": rollout},
             },
             "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/app-manifests", "ref": spec_ref},
+            "status": {"observedGeneration": -1},
         }
 
     def kustomization(self, name: str, annotations: dict, substitute: dict | None = None) -> None:
@@ -150,8 +153,9 @@ class World:
         self.kustomizations[name] = {
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "kind": "Kustomization",
-            "metadata": {"name": name, "namespace": NS, "annotations": annotations},
+            "metadata": {"name": name, "namespace": NS, "generation": 1, "annotations": annotations},
             "spec": spec,
+            "status": {"observedGeneration": -1},
         }
 
     def flux_applies(self) -> None:
@@ -164,7 +168,17 @@ class World:
                 continue
             with contextlib.suppress(jsonpatch.JsonPatchTestFailed):  # a conflict, as a 422 would be
                 store[patch.name] = jsonpatch.apply_patch(store[patch.name], list(patch.ops))
+                store[patch.name]["metadata"]["generation"] += 1
         self.actuator.sent.clear()
+        # ... and reconciles them as source- and kustomize-controller would (tests/flux_objects.py)
+        for name, obj in self.ocirepos.items():
+            tag = obj["spec"].get("ref", {}).get("tag")
+            if tag:
+                self.ocirepos[name] = flux_objects.ready(obj, tag)
+        for name, obj in self.kustomizations.items():
+            source = self.ocirepos.get(obj["spec"]["sourceRef"]["name"], {})
+            applied = source.get("status", {}).get("artifact", {}).get("revision")
+            self.kustomizations[name] = flux_objects.ready(obj, "", applied=applied or "main@sha1:0")
 
     # --- the wire --------------------------------------------------------------------
     def rollout(self) -> dict:

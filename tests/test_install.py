@@ -203,22 +203,35 @@ def test_pod_disruption_budget() -> None:
     assert selects_pods(pdb["spec"]["selector"]["matchLabels"])
 
 
-def test_network_policy_admits_only_metacontroller_on_the_hook_port() -> None:
+def test_network_policy_admits_only_metacontroller_and_the_scrape_on_the_hook_port() -> None:
     policy = one("NetworkPolicy")["spec"]
     assert selects_pods(policy["podSelector"]["matchLabels"])
     assert policy["policyTypes"] == ["Ingress"]
-    [rule] = policy["ingress"]
-    assert rule["from"] == [
+    [hooks, scrape] = policy["ingress"]
+    assert hooks["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "metacontroller"}}}
     ]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert hooks["ports"] == [{"protocol": "TCP", "port": 8080}]
+    # Prometheus (docs/events-and-metrics.md): prometheus-operator's pods in `monitoring`, or
+    # any pod of a namespace that opts in
+    assert scrape["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        },
+        {"namespaceSelector": {"matchLabels": {"rollout.kuberik.com/metrics-scraper": "true"}}},
+    ]
+    assert scrape["ports"] == [{"protocol": "TCP", "port": 8080}]
 
 
 # --- RBAC ------------------------------------------------------------------------------------------
 
 
-def test_cluster_role_is_patch_only_on_exactly_three_resources() -> None:
+def test_cluster_role_is_patch_only_on_exactly_three_resources_and_creates_events() -> None:
     rules = one("ClusterRole")["rules"]
+    events = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
+    assert rules.count(events) == 1, "create on events.k8s.io events, nothing more (SPEC §4.3)"
+    rules = [r for r in rules if r != events]
     granted = set()
     for rule in rules:
         assert rule["verbs"] == ["patch"], rule

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hooks import announce
 from hooks.k8s import annotations_of, get_condition, make_condition, meta
 from hooks.metacontroller import HookRequest, composite_response, parse_request
 from hooks.patchplan import PatchOutcome, PlannedPatch, remove_annotation_ops
@@ -455,4 +456,8 @@ def sync(body: Any, ctx: Any) -> dict:
     outcomes = ctx.actuator.apply(ev.patches) if ev.patches else []  # none for an invalid spec
     status, resync = finish(ev, outcomes, ctx.now, dry_run)
     ctx.log.update(ev.log)
+    # --- SPEC §8 events: the ONE call into hooks.announce (facts of the PERSISTED status only,
+    # after the patches; never fails the sync; pending facts shorten the resync delay).
+    retry = announce.persisted(req, ctx)
+    resync = resync if retry is None else float(max(1, min(resync, math.ceil(retry))))
     return composite_response(status, resync)
