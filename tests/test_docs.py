@@ -41,7 +41,7 @@ COMMENTS_IN_FLIGHT = ("hooks/rollout/", "hooks/healthcheck/", "hooks/actuator.py
 #: A citation of the specification or design notes that lived outside the repository
 #: ("SPEC §3.7", "SPEC order", "DESIGN.md", "../shared/..."); a variable named SPEC is not one.
 OUTSIDE_CITATION = re.compile(
-    r"\bSPEC\b(?=\s*(§|order|item|section|clause|'s|\.md|\)))|\bthe SPEC\b"
+    r"\bSPEC\b(?=\s*(§|order|item|section|clause|'s|\.md))|\bthe SPEC\b"
     r"|DESIGN\.md|STYLE\.md|\.\./shared|\bshared/"
 )
 
