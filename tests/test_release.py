@@ -63,11 +63,12 @@ def test_install_runs_the_image_of_this_version_never_latest() -> None:
 def test_docs_and_changelog_name_this_version() -> None:
     changelog = (REPO / "CHANGELOG.md").read_text()
     assert re.search(rf"^## \[{re.escape(hooks.__version__)}\]", changelog, re.M)
-    install_pages = [REPO / "README.md", REPO / "docs" / "development.md"]
-    for page in install_pages:
-        text = page.read_text()
-        assert f"v{hooks.__version__}" in text, page.name
-        tags = set(re.findall(rf"{re.escape(IMAGE)}:(v[\w.-]+)", text))
+    for page in (REPO / "README.md", REPO / "docs" / "development.md"):
+        assert f"v{hooks.__version__}" in page.read_text(), page.name
+    # Wherever the docs name the image, they name this version (never latest, never an old one).
+    pages = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").rglob("*.md"))]
+    for page in pages:
+        tags = set(re.findall(rf"{re.escape(IMAGE)}:([\w.-]+)", page.read_text()))
         assert tags <= {f"v{hooks.__version__}"}, (page.name, tags)
 
 
