@@ -149,9 +149,11 @@ class Actuator:
 
     # --- applying ------------------------------------------------------------------------
 
-    def apply(self, patches: Sequence[PlannedPatch]) -> list[PatchOutcome]:
-        """One outcome per patch, in order. Never raises."""
-        deadline = self._clock() + self.sync_budget
+    def apply(self, patches: Sequence[PlannedPatch], deadline: float | None = None) -> list[PatchOutcome]:
+        """One outcome per patch, in order. Never raises. `deadline` (clock seconds): the hook
+        request's HOOK_DEADLINE; no call is sent that could not finish before it."""
+        budget = self._clock() + self.sync_budget
+        deadline = budget if deadline is None else min(deadline, budget)
         outcomes: list[PatchOutcome] = []
         for patch in patches:
             try:

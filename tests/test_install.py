@@ -165,9 +165,15 @@ def test_environment() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["ROLLOUT_ACTUATION"]["value"] == "apply"
     assert env["PORT"]["value"] == str(container["ports"][0]["containerPort"])
-    ref = env["HOOK_TOKEN"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": TOKEN_SECRET["name"], "key": TOKEN_SECRET["key"], "optional": True}
-    assert "value" not in env["HOOK_TOKEN"]
+    # Authentication fails closed: the token comes from the required Secret, mounted as files
+    # (re-read on rotation); the key Metacontroller sends is the file the hooks read.
+    assert "HOOK_TOKEN" not in env and "HOOK_AUTH_DISABLED" not in env
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == TOKEN_SECRET["name"]]
+    assert volume["secret"].get("optional", False) is False
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert "subPath" not in mount  # a subPath mount is never updated by the kubelet
+    assert env["HOOK_TOKEN_FILE"]["value"] == f"{mount['mountPath']}/{TOKEN_SECRET['key']}"
 
 
 def test_shutdown_and_timeouts_fit_together() -> None:

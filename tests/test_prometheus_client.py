@@ -109,10 +109,15 @@ def test_secrets_never_appear_in_credential_errors():
 def test_unusable_file_at_start_refuses_to_start(tmp_path):
     bad = write(tmp_path / "bad.yaml", "{not yaml: [")
     with pytest.raises(CredentialsError, match="not valid YAML or JSON"):
-        create_app(actuator=object(), environ={"PROMETHEUS_CREDENTIALS_FILE": bad})
+        create_app(
+            actuator=object(), environ={"HOOK_AUTH_DISABLED": "true", "PROMETHEUS_CREDENTIALS_FILE": bad}
+        )
     (tmp_path / "dir.yaml").mkdir()
     with pytest.raises(CredentialsError, match="cannot read"):
-        create_app(actuator=object(), environ={"PROMETHEUS_CREDENTIALS_FILE": str(tmp_path / "dir.yaml")})
+        create_app(
+            actuator=object(),
+            environ={"HOOK_AUTH_DISABLED": "true", "PROMETHEUS_CREDENTIALS_FILE": str(tmp_path / "dir.yaml")},
+        )
 
 
 def test_absent_file_means_no_credentials_until_it_appears(tmp_path):
@@ -187,7 +192,11 @@ def test_rejected_credentials(prom, tmp_path):
 
 def test_no_secret_in_status_or_logs(prom, tmp_path, caplog):
     path = write(tmp_path / "c.json", {prom.address: {"bearerToken": TOKEN}})
-    app = create_app(clock=lambda: NOW, actuator=object(), environ={"PROMETHEUS_CREDENTIALS_FILE": path})
+    app = create_app(
+        clock=lambda: NOW,
+        actuator=object(),
+        environ={"HOOK_AUTH_DISABLED": "true", "PROMETHEUS_CREDENTIALS_FILE": path},
+    )
     client = app.test_client()
     check = prom_check(prom.address, queryErrorTolerance="0s")
     body = request(check, rollout(tag="1.0.0"), namespace("team"))
