@@ -24,8 +24,6 @@ PAGE_OF_KIND = {
 #: Each entry goes when its page lands; until then a link to it is the only kind allowed to dangle.
 PAGES_IN_FLIGHT = {
     "docs/operations.md",
-    "docs/performance.md",
-    "docs/service.md",
     "docs/scale.md",
     "docs/tenancy.md",
     "docs/promotion.md",
