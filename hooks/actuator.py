@@ -87,12 +87,14 @@ class Actuator:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kwargs: Any) -> Actuator:
-        """The actuator the service runs with. Never raises: credential problems surface per patch."""
-        raw = (env.get("ROLLOUT_ACTUATION") or "").strip().lower() or APPLY
-        mode = raw if raw in MODES else APPLY
+        """The actuator the service runs with; credential problems surface per patch.
+
+        Raises ValueError for a `ROLLOUT_ACTUATION` other than `apply` or `dry-run`: a typo must
+        never silently mean apply (docs/service.md)."""
+        raw = (env.get("ROLLOUT_ACTUATION") or "").strip() or APPLY
         if raw not in MODES:
-            log.warning("ROLLOUT_ACTUATION=%r is not 'apply' or 'dry-run'; using 'apply'", raw)
-        return cls(mode, env=env, **kwargs)
+            raise ValueError(f"ROLLOUT_ACTUATION={raw!r}: expected 'apply' or 'dry-run'")
+        return cls(raw, env=env, **kwargs)
 
     @property
     def server(self) -> str | None:
@@ -287,9 +289,9 @@ _TEST_FAILED = re.compile(r"testing value \S* failed|test failed|doc is missing 
 
 
 def _cause_list(body: Mapping) -> list[dict]:
-    details = body.get("details") if isinstance(body.get("details"), dict) else {}
-    causes = details.get("causes") if isinstance(details.get("causes"), list) else []
-    return [cause for cause in causes if isinstance(cause, dict)]
+    details = body.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return [cause for cause in causes if isinstance(cause, dict)] if isinstance(causes, list) else []
 
 
 def _failed_test(body: Mapping) -> bool:

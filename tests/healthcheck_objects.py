@@ -67,7 +67,9 @@ def rollout(
     tag: str | None = "v2",
     timestamp: str | None = None,
     retry: str | None = None,
+    cross_namespace: bool = False,
 ) -> dict:
+    """A Rollout as a HealthCheck sync sees it; `cross_namespace` adds the label SPEC §5.2 relates by."""
     spec: dict[str, Any] = {"releasesImagePolicy": {"name": name}}
     spec["healthCheckSelector"] = {"matchLabels": {"app": "web"}} if selector is None else selector
     history = []
@@ -81,10 +83,11 @@ def rollout(
         if retry is not None:
             entry["lastRetryTimestamp"] = retry
         history.append(entry)
+    labels = {"rollout.kuberik.com/cross-namespace-health": "true"} if cross_namespace else {}
     return {
         "apiVersion": "kuberik.com/v1alpha1",
         "kind": "Rollout",
-        "metadata": {"name": name, "namespace": namespace, "generation": 1},
+        "metadata": {"name": name, "namespace": namespace, "generation": 1, "labels": labels},
         "spec": spec,
         "status": {"history": history},
     }

@@ -501,13 +501,16 @@ def test_dry_run_needs_no_credentials(tmp_path, monkeypatch):
     assert actuator.apply([tag_patch(oci(), "1.1.0")]) == [PatchOutcome("dry-run", "dry-run")]
 
 
-@pytest.mark.parametrize("value", ["", "apply", " Apply ", "DRY-RUN", "yes-please"])
-def test_actuation_mode_from_env(fake_kube, caplog, value):
-    with caplog.at_level(logging.WARNING, logger="hooks.actuator"):
-        actuator = Actuator.from_env({**os.environ, "ROLLOUT_ACTUATION": value})
-    assert actuator.mode == ("dry-run" if value == "DRY-RUN" else "apply")
-    warned = any("ROLLOUT_ACTUATION" in r.getMessage() for r in caplog.records)
-    assert warned == (value == "yes-please")
+@pytest.mark.parametrize(("value", "mode"), [("", "apply"), ("apply", "apply"), (" dry-run ", "dry-run")])
+def test_actuation_mode_from_env(fake_kube, value, mode):
+    assert Actuator.from_env({**os.environ, "ROLLOUT_ACTUATION": value}).mode == mode
+
+
+@pytest.mark.parametrize("value", ["Apply", "DRY-RUN", "dryrun", "yes-please"])
+def test_unknown_actuation_mode_is_refused(value):
+    """SPEC §7: a typo such as `dryrun` must never silently mean apply."""
+    with pytest.raises(ValueError, match="expected 'apply' or 'dry-run'"):
+        Actuator.from_env({"ROLLOUT_ACTUATION": value})
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,10 @@ def test_a_new_release_in_business_hours_deploys_and_patches_the_flux_objects(tm
 
 @pytest.mark.parametrize(
     ("at", "gate"),
-    [(SATURDAY, "podinfo-business-hours-podinfo"), (IN_THE_FREEZE, "holiday-freeze-podinfo")],
+    [
+        (SATURDAY, "podinfo-business-hours-podinfo-6cd6dcb0"),  # <schedule>-<rollout>-<hash>
+        (IN_THE_FREEZE, "holiday-freeze-podinfo-ea3ebd2b"),
+    ],
     ids=["outside business hours", "holiday freeze"],
 )
 def test_a_schedule_blocks_the_release(tmp_path, baked, at, gate):
@@ -110,8 +113,8 @@ def test_plan_input_errors(tmp_path):
 def test_schedules_become_gates_before_the_rollout_syncs():
     pool = plan.apply_schedules(plan.load([str(EXAMPLES)]), parse_time(SATURDAY))
     gates = {g["metadata"]["name"]: g for g in pool if g["kind"] == "RolloutGate"}
-    assert gates["podinfo-business-hours-podinfo"]["spec"]["passing"] is False  # Allow, Saturday
-    assert gates["holiday-freeze-podinfo"]["spec"]["passing"] is True  # Deny, not in the window
+    assert gates["podinfo-business-hours-podinfo-6cd6dcb0"]["spec"]["passing"] is False  # Allow, Saturday
+    assert gates["holiday-freeze-podinfo-ea3ebd2b"]["spec"]["passing"] is True  # Deny, not in the window
     assert gates["podinfo-approval"]["spec"]["passing"] is True  # the manual gate, as written
 
 

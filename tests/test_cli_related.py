@@ -99,6 +99,8 @@ def test_a_namespace_selector_rule_spans_the_namespaces_it_selects(fake_kube: Fa
     live = list_live(Kube(load_config()), rules, "shop")
     group = "HealthCheck.kuberik.com/v1alpha1"
     assert set(offline[group]) == set(live[group])
-    # Metacontroller lists the namespaces the rule's namespaceSelector picks and looks there.
-    assert set(live[group]) == {"slo/web-slo"}
+    # Metacontroller lists the namespaces the rule's namespaceSelector picks (narrowed to those
+    # that opted in) and looks there, plus the Rollout's own namespace, where the sync applies
+    # the namespaceSelector itself (docs/tenancy.md).
+    assert set(live[group]) == {"shop/web", "slo/web-slo"}
     assert {k: set(v) for k, v in offline.items()} == {k: set(v) for k, v in live.items()}

@@ -168,8 +168,8 @@ def test_why_over_the_examples_served_by_a_cluster(fake_kube, tmp_path, monkeypa
     assert (code, err) == (2, "")
     golden("why-examples-saturday.txt", out)
     assert (
-        "podinfo-business-hours (gate podinfo-business-hours-podinfo): closed until 2026-12-07T08:00:00Z"
-        in out
+        "podinfo-business-hours (gate podinfo-business-hours-podinfo-6cd6dcb0): "
+        "closed until 2026-12-07T08:00:00Z" in out
     )
     # The same world offline gives the same decision.
     offline = json.loads(run(["plan", "-f", str(directory), "--at", SATURDAY, "-o", "json"])[1])

@@ -55,6 +55,13 @@ def sync(client, body: dict) -> dict | None:
     effective = status if status is not None else body.get("parent", body.get("object")).get("status")
     again = post(client, "/healthcheck/sync", with_status(body, status))["status"]
     assert again is None or again == effective, "status is not a fixed point"
+    if status is not None:
+        # the hook writes observedGeneration (SPEC §1.3); the tests below compare the rest
+        status = dict(status)
+        assert (
+            status.pop("observedGeneration")
+            == body.get("parent", body.get("object"))["metadata"]["generation"]
+        )
     return status
 
 
@@ -71,7 +78,6 @@ def test_reset_after_deployment(client):
         "status": "Pending",
         "message": "Health check reset due to new deployment",
         "lastChangeTime": at(0),
-        "observedGeneration": 1,
     }
 
 
@@ -151,17 +157,21 @@ def test_external_classes_are_left_alone(client):
 # --- cross-namespace selection ------------------------------------------------------------
 
 CROSS = {"selector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {"matchLabels": {"env": "prod"}}}
+#: the check's namespace opted in to Rollouts of other namespaces (SPEC §7; tests/test_tenancy.py)
+SHARED = {"rollout.kuberik.com/shared-health-checks": "true"}
 
 
 def test_rollout_in_another_namespace_selects_by_namespace_selector(client):
     check = healthcheck(cls="external", target=None, status=dict(HEALTHY_OLD))
-    body = request(check, rollout(namespace="deploy", selector=CROSS), namespace("team", {"env": "prod"}))
+    other = rollout(namespace="deploy", selector=CROSS, cross_namespace=True)
+    body = request(check, other, namespace("team", {"env": "prod", **SHARED}))
     assert sync(client, body)["message"] == "Health check reset due to new deployment"
 
 
 def test_rollout_in_another_namespace_not_selecting_when_labels_differ(client):
     check = healthcheck(cls="external", target=None, status=dict(HEALTHY_OLD))
-    body = request(check, rollout(namespace="deploy", selector=CROSS), namespace("team", {"env": "dev"}))
+    other = rollout(namespace="deploy", selector=CROSS, cross_namespace=True)
+    body = request(check, other, namespace("team", {"env": "dev", **SHARED}))
     assert sync(client, body) is None
 
 
@@ -176,7 +186,10 @@ def test_namespace_selector_can_match_the_automatic_name_label(client):
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "team"}},
     }
     check = healthcheck(cls="external", target=None, status=dict(HEALTHY_OLD))
-    assert sync(client, request(check, rollout(namespace="deploy", selector=selector)))["status"] == "Pending"
+    body = request(
+        check, rollout(namespace="deploy", selector=selector, cross_namespace=True), namespace("team", SHARED)
+    )
+    assert sync(client, body)["status"] == "Pending"
 
 
 # --- kustomization class -------------------------------------------------------------------
@@ -283,9 +296,8 @@ def test_error_time_kept_when_healthy_again(client):
 
 
 def test_missing_kustomization_is_unhealthy(client):
-    status = sync(
-        client, request(healthcheck(target="other/gone", status=dict(FRESH_PENDING)), kustomization())
-    )
+    check = healthcheck(target="other/gone", status=dict(FRESH_PENDING))
+    status = sync(client, request(check, kustomization(), namespace("other", SHARED)))
     assert status == {
         "status": "Unhealthy",
         "message": "Kustomization other/gone not found",
@@ -295,7 +307,7 @@ def test_missing_kustomization_is_unhealthy(client):
 
 def test_kustomization_in_another_namespace(client):
     ks = kustomization(namespace="apps", annotations={})
-    status = sync(client, request(healthcheck(target="apps/app"), ks))
+    status = sync(client, request(healthcheck(target="apps/app"), ks, namespace("apps", SHARED)))
     assert status["status"] == "Healthy"
 
 
@@ -348,7 +360,6 @@ def test_unknown_status_fields_are_dropped(client):
         "status": "Healthy",
         "message": READY["message"],
         "lastChangeTime": at(-3),
-        "observedGeneration": 4,
     }
 
 
@@ -379,27 +390,32 @@ def customize(client, check: dict) -> list[dict]:
     return rules
 
 
-ROLLOUT_RULE = {
-    "apiVersion": "kuberik.com/v1alpha1",
-    "resource": "rollouts",
-    "labelSelector": {},
-    "namespaceSelector": {},
-}
+# Rollouts of the check's namespace, and those anywhere that carry the cross-namespace label
+# (never every Rollout of the cluster: docs/scale.md)
+ROLLOUT_RULES = [
+    {"apiVersion": "kuberik.com/v1alpha1", "resource": "rollouts", "namespace": "team"},
+    {
+        "apiVersion": "kuberik.com/v1alpha1",
+        "resource": "rollouts",
+        "labelSelector": {"matchLabels": {"rollout.kuberik.com/cross-namespace-health": "true"}},
+    },
+]
 NAMESPACE_RULE = {"apiVersion": "v1", "resource": "namespaces", "names": ["team"]}
 
 
 def test_customize_external_class(client):
     assert customize(client, healthcheck(cls="external", target="ignored")) == [
-        ROLLOUT_RULE,
+        *ROLLOUT_RULES,
         NAMESPACE_RULE,
     ]
 
 
 @pytest.mark.parametrize(("target", "ks_namespace"), [("app", "team"), ("apps/app", "apps")])
 def test_customize_kustomization_class(client, target, ks_namespace):
+    names = sorted({"team", ks_namespace}, key=lambda ns: ns != "team")
     assert customize(client, healthcheck(target=target)) == [
-        ROLLOUT_RULE,
-        NAMESPACE_RULE,
+        *ROLLOUT_RULES,
+        {**NAMESPACE_RULE, "names": names},
         {
             "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
             "resource": "kustomizations",
@@ -416,4 +432,4 @@ def test_customize_kustomization_class(client, target, ks_namespace):
 
 @pytest.mark.parametrize("target", [None, "", "a/b/c"])
 def test_customize_with_a_malformed_annotation(client, target):
-    assert customize(client, healthcheck(target=target)) == [ROLLOUT_RULE, NAMESPACE_RULE]
+    assert customize(client, healthcheck(target=target)) == [*ROLLOUT_RULES, NAMESPACE_RULE]

@@ -539,7 +539,11 @@ def test_health_selector_with_namespace_selector():
             "edge": {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": "edge", "labels": {"team": "shop"}},
+                # edge opted in to being read by Rollouts of other namespaces (SPEC §7)
+                "metadata": {
+                    "name": "edge",
+                    "labels": {"team": "shop", "rollout.kuberik.com/shared-health-checks": "true"},
+                },
             },
             "other": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}},
         }
@@ -702,6 +706,7 @@ def test_customize_asks_for_the_related_objects_of_the_spec():
     body = {"controller": {}, "parent": world.rollout()}
     response = world.post(body, "/rollout/customize")
     assert response.status_code == 200
+    shared = {"key": "rollout.kuberik.com/shared-health-checks", "operator": "In", "values": ["true"]}
     assert response.get_json() == {
         "relatedResources": [
             {
@@ -716,17 +721,32 @@ def test_customize_asks_for_the_related_objects_of_the_spec():
             {
                 "apiVersion": "kuberik.com/v1alpha1",
                 "resource": "healthchecks",
+                "namespace": NS,
                 "labelSelector": {"matchLabels": {"app": "app"}},
-                "namespaceSelector": {"matchLabels": {"team": "shop"}},
+            },
+            # other namespaces only where they opted in (docs/tenancy.md)
+            {
+                "apiVersion": "kuberik.com/v1alpha1",
+                "resource": "healthchecks",
+                "labelSelector": {"matchLabels": {"app": "app"}},
+                "namespaceSelector": {"matchLabels": {"team": "shop"}, "matchExpressions": [shared]},
+            },
+            {"apiVersion": "v1", "resource": "namespaces", "names": [NS]},
+            {
+                "apiVersion": "v1",
+                "resource": "namespaces",
+                "labelSelector": {"matchLabels": {"team": "shop"}, "matchExpressions": [shared]},
             },
         ]
     }
-    # the plain selector shape looks in the Rollout's namespace; an empty one asks for nothing
+    # the plain selector shape looks in the Rollout's namespace (a v2 rule without a namespace
+    # would span the cluster); an empty one asks for nothing
     world.spec["healthCheckSelector"] = {"matchLabels": {"app": "app"}}
     rules = world.post({"parent": world.rollout()}, "/rollout/customize").get_json()["relatedResources"]
     assert rules[-1] == {
         "apiVersion": "kuberik.com/v1alpha1",
         "resource": "healthchecks",
+        "namespace": NS,
         "labelSelector": {"matchLabels": {"app": "app"}},
     }
     world.spec["healthCheckSelector"] = {}

@@ -20,6 +20,7 @@ from hooks.patchplan import PatchOutcome, PlannedPatch, plan_fields
 ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
 SUBSTITUTE_ANNOTATION = "rollout.kuberik.com/substitute"
 _FROM_ANNOTATION = re.compile(r"^rollout\.kuberik\.com/substitute\.(.+)\.from$")
+_FROM_PREFIX = "rollout.kuberik.com/substitute."
 _VARIABLE = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")  # Flux postBuild variable names
 
 SYNCED, PENDING, APPLYING, FAILED = "Synced", "Pending", "Applying", "Failed"
@@ -113,8 +114,10 @@ def driven_substitutes(annotations: Mapping[str, Any], rollout: str) -> list[str
     if annotations.get(ROLLOUT_ANNOTATION) == rollout and isinstance(variable, str) and variable.strip():
         variables.append(variable.strip())
     for key, value in annotations.items():
+        if value != rollout or not key.startswith(_FROM_PREFIX):
+            continue  # most keys of most objects: no regex for them
         match = _FROM_ANNOTATION.match(key)
-        if match and value == rollout and match.group(1) not in variables:
+        if match and match.group(1) not in variables:
             variables.append(match.group(1))
     return variables
 
@@ -144,6 +147,11 @@ def find(
         for obj in kustomizations
         if isinstance(meta(obj).get("name"), str) and meta(obj).get("namespace", namespace) == namespace
     ]
+    by_source: dict[str, list[dict]] = {}
+    for obj in sorted(local_kustomizations, key=lambda k: str(meta(k).get("name"))):
+        source_name = _source_name(obj, namespace)
+        if source_name is not None:
+            by_source.setdefault(source_name, []).append(obj)
     driven_sources: dict[str, dict] = {}
     for obj in ocirepositories:
         md = meta(obj)
@@ -153,11 +161,7 @@ def find(
             and md.get("namespace", namespace) == namespace
             and annotations_of(obj).get(ROLLOUT_ANNOTATION) == rollout
         ):
-            consumers = tuple(
-                k
-                for k in sorted(local_kustomizations, key=lambda k: str(meta(k).get("name")))
-                if _source_name(k, namespace) == name
-            )
+            consumers = tuple(by_source.get(name, ()))
             target = _oci_field(obj, name, consumers)
             fields[target.key] = target
             driven_sources[name] = obj
