@@ -508,7 +508,7 @@ def test_actuation_mode_from_env(fake_kube, value, mode):
 
 @pytest.mark.parametrize("value", ["Apply", "DRY-RUN", "dryrun", "yes-please"])
 def test_unknown_actuation_mode_is_refused(value):
-    """SPEC §7: a typo such as `dryrun` must never silently mean apply."""
+    """docs/service.md: a typo such as `dryrun` must never silently mean apply."""
     with pytest.raises(ValueError, match="expected 'apply' or 'dry-run'"):
         Actuator.from_env({"ROLLOUT_ACTUATION": value})
 

@@ -56,7 +56,8 @@ def sync(client, body: dict) -> dict | None:
     again = post(client, "/healthcheck/sync", with_status(body, status))["status"]
     assert again is None or again == effective, "status is not a fixed point"
     if status is not None:
-        # the hook writes observedGeneration (SPEC §1.3); the tests below compare the rest
+        # the hook writes observedGeneration (docs/spec/v1alpha1/healthcheck.md);
+        # the tests below compare the rest
         status = dict(status)
         assert (
             status.pop("observedGeneration")
@@ -157,7 +158,7 @@ def test_external_classes_are_left_alone(client):
 # --- cross-namespace selection ------------------------------------------------------------
 
 CROSS = {"selector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {"matchLabels": {"env": "prod"}}}
-#: the check's namespace opted in to Rollouts of other namespaces (SPEC §7; tests/test_tenancy.py)
+#: the check's namespace opted in to Rollouts of other namespaces (docs/tenancy.md; tests/test_tenancy.py)
 SHARED = {"rollout.kuberik.com/shared-health-checks": "true"}
 
 

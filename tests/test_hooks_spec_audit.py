@@ -150,7 +150,7 @@ def test_oci_revision_formats_flux_writes(client, applied, expected):
     assert status["status"] == expected
 
 
-#: the check's namespace opted in to Rollouts of other namespaces (SPEC §7)
+#: the check's namespace opted in to Rollouts of other namespaces (docs/tenancy.md)
 SHARED = {"rollout.kuberik.com/shared-health-checks": "true"}
 
 
@@ -273,7 +273,8 @@ def test_gates_are_valid_and_do_not_churn_between_transitions():
     }
     second = hooks.sync(body, at=utc(2024, 3, 4, 16, 59))
     assert second["children"] == first["children"]
-    # managedGates lists the gates the children show are owned (SPEC §5.3): there are some now
+    # managedGates lists the gates the children show are owned
+    # (docs/spec/v1alpha1/rolloutschedule.md): there are some now
     assert second["status"]["managedGates"] == sorted(g["metadata"]["name"] for g in first["children"])
     assert {**second["status"], "managedGates": []} == first["status"]
 

@@ -210,7 +210,8 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     if until:
         status["nextTransition"] = until
     # What this schedule really owns, from the children Metacontroller sent: a gate whose create
-    # failed (a name taken by an object of someone else) is never listed (SPEC §5.3).
+    # failed (a name taken by an object of someone else) is never listed
+    # (docs/spec/v1alpha1/rolloutschedule.md).
     status["managedGates"] = owned_gate_keys(request.children_of("RolloutGate"), cluster=cluster)
     status["matchingRollouts"] = len(targets)
     status["conditions"] = [
