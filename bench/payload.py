@@ -293,7 +293,8 @@ def _group(objects: list[dict]) -> dict[str, dict]:
     return {f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}": o for o in objects}
 
 
-#: The label of driven Flux objects that `spec.targetSelection: Labeled` selects by (SPEC §2).
+#: The label of driven Flux objects that `spec.targetSelection: Labeled` selects by
+#: (docs/spec/v1alpha1/rollout.md#annotations).
 DRIVEN_LABEL = "rollout.kuberik.com/driven"
 
 

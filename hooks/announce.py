@@ -1,4 +1,4 @@
-"""Announces the facts of a Rollout's persisted status (SPEC §8, docs/events-and-metrics.md).
+"""Announces the facts of a Rollout's persisted status (docs/events-and-metrics.md).
 
 Write-ahead like the patches: only facts already in the status Metacontroller persisted (the
 Rollout in the request), never from the status being returned. Each fact becomes
@@ -14,7 +14,7 @@ Rollout in the request), never from the status being returned. Each fact becomes
 Refusals (403, 500, timeouts, notification-controller down) never fail the sync and never
 delay a patch (announcing runs after the patches, within its own small budget); the fact is
 retried on later syncs with the targets' backoff measured from the fact's own timestamp
-(10 s doubling to 5 min, SPEC §3.13), so the status needs no extra field and stays a fixed
+(10 s doubling to 5 min, docs/targets.md), so the status needs no extra field and stays a fixed
 point. Facts older than one hour are never announced (hooks.facts.MAX_AGE).
 """
 
@@ -285,7 +285,7 @@ class Announcer:
         time.monotonic by default) ends the announcing earlier than its own budget."""
         outcome = Outcome()
         if self.mode == DRY_RUN or not due:
-            return outcome  # SPEC §4.4: dry-run sends no Events
+            return outcome  # docs/targets.md: dry-run sends no Events
         own = self._clock() + self.budget
         deadline = own if deadline is None else min(own, deadline)
         namespace = str(rollout["metadata"].get("namespace", ""))
@@ -406,7 +406,7 @@ def _log(level: int, rollout: Mapping[str, Any], fact: Fact, result: str, messag
 
 
 def persisted(req: Any, ctx: Any) -> float | None:
-    """The sync hook's one call (SPEC §8): announce what the PERSISTED status records.
+    """The sync hook's one call (docs/events-and-metrics.md): announce what the PERSISTED status records.
 
     `req` is the parsed hook request (its parent is the Rollout as Metacontroller persisted
     it); `ctx.announcer` may be absent (tests, other actuators). Returns the seconds until
@@ -419,7 +419,7 @@ def persisted(req: Any, ctx: Any) -> float | None:
     if not due:
         return None
     related = {kind: req.related_of(kind) for kind in FLUX_KINDS}
-    # A request deadline (SPEC §7 HOOK_DEADLINE, time.monotonic) is honoured when the context has one.
+    # A request deadline (docs/service.md HOOK_DEADLINE, time.monotonic) is honoured when the context has one.
     deadline = getattr(ctx, "deadline", None)
     deadline = deadline if isinstance(deadline, (int, float)) else None
     outcome = announcer.announce(rollout, due, flux_objects(rollout, related), ctx.now, deadline)

@@ -1,4 +1,4 @@
-"""Bearer-token authentication of Metacontroller's hook calls (SPEC §7; docs/service.md).
+"""Bearer-token authentication of Metacontroller's hook calls (docs/service.md).
 
 On by default and failing closed:
 - `HOOK_TOKEN`, or `HOOK_TOKEN_FILE` (a mounted Secret, re-read when it changes), is the token;

@@ -1,4 +1,4 @@
-"""The facts a Rollout's status records, each with a name derived from the fact (SPEC §8).
+"""The facts a Rollout's status records, each with a name derived from the fact (docs/events-and-metrics.md).
 
 Pure: a persisted status in, facts out. The same status always gives the same facts with
 the same names, so every hook replica, a retried sync and a duplicated sync compute the same
@@ -88,7 +88,10 @@ def items(value: Any) -> list[Any]:
 
 
 def trigger_of(entry: Mapping[str, Any]) -> str:
-    """SPEC §1.1: the entry's trigger; entries written without one are read by their message."""
+    """The entry's trigger; entries written without one are read by their message.
+
+    See docs/spec/v1alpha1/rollout.md (history entries).
+    """
     trigger = entry.get("trigger")
     if isinstance(trigger, str) and trigger:
         return trigger
@@ -267,7 +270,7 @@ def _hold_facts(b: _Builder, status: Mapping[str, Any], entries: list[dict]) -> 
     for index, entry in enumerate(entries):
         cleared = entry.get("clearedHold")
         older = entries[index + 1] if index + 1 < len(entries) else None
-        # SPEC §8: "deployment N cleared the hold". An entry may record it (`clearedHold`);
+        # docs/events-and-metrics.md: "deployment N cleared the hold". An entry may record it (`clearedHold`);
         # otherwise the hold an automatic rollback always sets ended with the next deployment,
         # unless that deployment set the hold now active.
         derived = (

@@ -20,12 +20,12 @@ from typing import Any
 
 from hooks.k8s import dig, get_condition, meta, parse_time
 
-#: Flux messages copied into our status are cut to this many characters (SPEC §7).
+#: Flux messages copied into our status are cut to this many characters (docs/service.md).
 MESSAGE_CHARS = 256
 
 PROGRESSING_WITH_RETRY = "ProgressingWithRetry"
 ARTIFACT_FAILED = "ArtifactFailed"
-#: Ready=False reasons that mean "not done yet" rather than "failed" (SPEC §4.1).
+#: Ready=False reasons that mean "not done yet" rather than "failed" (docs/targets.md).
 WAITING_REASONS = frozenset({"Progressing", "DependencyNotReady", "HealthCheckCanceled"})
 
 CONTROLLERS = {"OCIRepository": "source-controller", "Kustomization": "kustomize-controller"}
@@ -102,7 +102,7 @@ def failure(obj: Mapping) -> Failure | None:
     """`Stalled=True`, or `Ready=False` for the current generation with a failing reason.
 
     `ArtifactFailed` counts only once Flux retried: before that the source may still be fetching
-    the artifact (SPEC §4.1, §5.2)."""
+    the artifact (docs/targets.md, docs/spec/v1alpha1/healthcheck.md)."""
     stalled = condition(obj, "Stalled")
     if is_true(stalled) and stalled is not None and for_current(obj, stalled):
         return _failure_of(stalled)

@@ -1,4 +1,4 @@
-"""The service's time and size limits (SPEC §5.4, §7; docs/service.md).
+"""The service's time and size limits (docs/service.md).
 
 Both times count from a request's arrival: the moment the server has read its headers.
 - `HOOK_QUEUE_TIMEOUT` (default 5 s): a request that waited longer before it is computed is

@@ -1,4 +1,4 @@
-"""Namespaces as tenants (SPEC §7, docs/tenancy.md): the opt-in labels and the checks on them.
+"""Namespaces as tenants (docs/tenancy.md): the opt-in labels and the checks on them.
 
 A Rollout reads and affects only its own namespace, except HealthChecks (and the Kustomizations
 of `class: kustomization` checks) in a Namespace labelled `shared-health-checks: "true"`.

@@ -1,7 +1,7 @@
 """The gunicorn worker class of the hook service: an asyncio front and one compute thread.
 
 `worker_class = "hooks.worker.HookWorker"` (gunicorn.conf.py) serves the WSGI app
-`hooks.app:app` like any gunicorn worker, but built for what SPEC §7 asks under load
+`hooks.app:app` like any gunicorn worker, but built for what docs/service.md promises under load
 (docs/performance.md has the measurements behind it):
 
 - Connections are read by an asyncio event loop (HTTP/1.1 parsed by h11): a slow or idle

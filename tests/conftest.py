@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.fakekube import FAKE_TOKEN, FakeKube, write_kubeconfig
 
-# Authentication fails closed (SPEC §7): tests that build the app from the environment run
+# Authentication fails closed (docs/service.md): tests that build the app from the environment run
 # without a token, like `make run`. Tests of the token pass their own environ.
 os.environ.setdefault("HOOK_AUTH_DISABLED", "true")
 

@@ -69,7 +69,10 @@ def rollout(
     retry: str | None = None,
     cross_namespace: bool = False,
 ) -> dict:
-    """A Rollout as a HealthCheck sync sees it; `cross_namespace` adds the label SPEC §5.2 relates by."""
+    """A Rollout as a HealthCheck sync sees it.
+
+    `cross_namespace` adds the label the HealthCheck relates by (docs/tenancy.md).
+    """
     spec: dict[str, Any] = {"releasesImagePolicy": {"name": name}}
     spec["healthCheckSelector"] = {"matchLabels": {"app": "web"}} if selector is None else selector
     history = []

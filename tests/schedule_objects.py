@@ -151,7 +151,7 @@ def child_key(obj: dict) -> str:
 
 
 def gate_hash(kind: str, namespace: str, schedule_name: str, rollout_name: str) -> str:
-    """SPEC §6, computed here independently of hooks/schedule/gates.py."""
+    """docs/spec/v1alpha1/rolloutschedule.md, computed here independently of hooks/schedule/gates.py."""
     return hashlib.sha256("\x00".join((kind, namespace, schedule_name, rollout_name)).encode()).hexdigest()[
         :8
     ]

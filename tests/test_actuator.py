@@ -484,7 +484,7 @@ def test_actuation_mode_from_env(fake_kube, value, mode):
 
 @pytest.mark.parametrize("value", ["Apply", "DRY-RUN", "dryrun", "yes-please"])
 def test_unknown_actuation_mode_is_refused(value):
-    """SPEC §7: a typo such as `dryrun` must never silently mean apply."""
+    """docs/service.md: a typo such as `dryrun` must never silently mean apply."""
     with pytest.raises(ValueError, match="expected 'apply' or 'dry-run'"):
         Actuator.from_env({"ROLLOUT_ACTUATION": value})
 
@@ -532,7 +532,7 @@ def test_applied_patches_are_logged_without_secrets(fake_kube, actuator, caplog)
     assert all(FAKE_TOKEN not in repr(r.__dict__) for r in caplog.records)
 
 
-# --- 422s and bodies that are not a Status (SPEC §4.2, §7) ---------------------------------
+# --- 422s and bodies that are not a Status (docs/targets.md) ---------------------------------
 
 
 def test_a_failed_test_reported_by_the_api_server_is_a_conflict(fake_kube, actuator):

@@ -1,4 +1,4 @@
-"""The served service under load (SPEC §7): admission, deadlines, probes, slow connections.
+"""The served service under load (docs/service.md): admission, deadlines, probes, slow connections.
 
 gunicorn with the project's gunicorn.conf.py on 127.0.0.1 serves tests/slow_app.py, whose
 `/test/sleep` hook sleeps as long as asked. Assertions are about order and outcome (which

@@ -1,5 +1,5 @@
 """Events and Flux notifications against the fake Kubernetes API and a fake
-notification-controller on 127.0.0.1 (SPEC §8): write-ahead, exactly once across replays,
+notification-controller on 127.0.0.1 (docs/events-and-metrics.md): write-ahead, exactly once across replays,
 duplicated syncs and replicas, nothing old, nothing in dry-run, refusals never fail a sync."""
 
 from __future__ import annotations

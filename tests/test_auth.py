@@ -1,4 +1,4 @@
-"""Bearer-token authentication fails closed (SPEC §7): start-up refusals, rotation, forged requests."""
+"""Bearer-token authentication fails closed (docs/service.md): start-up refusals, rotation, forgeries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""kubectl-kuberik actions: the exact guarded patch each one sends to the fake API server (SPEC §2, §9)."""
+"""kubectl-kuberik actions: the exact guarded patch each one sends to the fake API server.
+
+The annotations they write: docs/spec/v1alpha1/rollout.md#annotations; the commands: docs/cli.md."""
 
 from __future__ import annotations
 

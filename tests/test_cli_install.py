@@ -1,4 +1,4 @@
-"""`pip install .` from a clean copy of the repository gives a working `kubectl-kuberik` (SPEC §9).
+"""`pip install .` from a clean copy of the repository gives a working `kubectl-kuberik` (docs/cli.md).
 
 One install into a fresh virtual environment (pip may take the pinned dependencies from its
 cache or the package index); then the console script runs, and kubectl finds it as a plugin.

@@ -1,4 +1,4 @@
-"""kubectl-kuberik plan: the controller's decision over YAML files, offline (SPEC §9)."""
+"""kubectl-kuberik plan: the controller's decision over YAML files, offline (docs/cli.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""kubectl-kuberik get / status / history: what a person reads, and the exit codes (SPEC §9)."""
+"""kubectl-kuberik get / status / history: what a person reads, and the exit codes (docs/cli.md)."""
 
 from __future__ import annotations
 

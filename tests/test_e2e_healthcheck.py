@@ -190,7 +190,7 @@ def test_deploy_reset_catch_up_healthy_bake():
         "status": "Pending",
         "message": "waiting for 1.0.0 to be applied",
         "lastChangeTime": at(seconds=5),
-        "observedGeneration": 1,  # written by the hook (SPEC §1.3)
+        "observedGeneration": 1,  # written by the hook (docs/spec/v1alpha1/healthcheck.md)
     }
 
     # 3. The Rollout, seeing the deployment persisted, patches the Kustomization.

@@ -1,4 +1,4 @@
-"""The facts a persisted Rollout status records, and their names (SPEC §8), as a table."""
+"""The facts a persisted Rollout status records, and their names (docs/events-and-metrics.md), as a table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request sizes at scale (SPEC §5.2, §5.4; docs/scale.md): 2,000 Rollouts in 200 namespaces.
+"""Request sizes at scale (docs/scale.md): 2,000 Rollouts in 200 namespaces.
 
 Each request is built from the hooks' own customize answers, selected the way Metacontroller
 selects related objects (tests/metacontroller_select.py), and measured as the JSON body
@@ -110,7 +110,7 @@ def test_the_shared_check_is_reset_by_the_rollouts_that_cross_namespaces(cluster
     assert len(rollouts_in(body)) == CROSSING
     answer = client.post("/healthcheck/sync", json=body)
     assert answer.status_code == 200
-    # their newest deployment is after the check's last change: reset (SPEC §5.2 step 1)
+    # their newest deployment is after the check's last change: reset (docs/spec/v1alpha1/healthcheck.md)
     assert answer.get_json()["status"]["status"] == "Pending"
 
 
@@ -147,7 +147,10 @@ def test_rollout_rules_are_accepted_by_metacontroller(cluster):
 
 
 def test_target_selection_labeled_sends_only_labelled_flux_objects(client):
-    """SPEC §1.1/§2: in a namespace of 500 Flux objects, Labeled sends the 2 that are labelled."""
+    """In a namespace of 500 Flux objects, Labeled sends the 2 that are labelled.
+
+    docs/spec/v1alpha1/rollout.md (targetSelection).
+    """
     flux = Cluster()
     flux.add(namespace("shop"))
     flux_namespace(flux, "shop", pairs=250, driven="web")

@@ -440,7 +440,7 @@ def proxy_page(request_id: str, date: str) -> bytes:
 
 
 def test_an_outage_with_html_error_pages_leaves_the_status_a_fixed_point(cluster):
-    """SPEC §7: outside texts are bounded and free of volatile parts, so the status does not
+    """docs/service.md: outside texts are bounded and free of volatile parts, so the status does not
     change on every sync while the API server is behind a failing proxy."""
     decided(cluster)
     seen = []

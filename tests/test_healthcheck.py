@@ -1,4 +1,5 @@
-"""HealthCheck decorator hook through the HTTP routes, as Metacontroller calls it (SPEC §5.2).
+"""HealthCheck decorator hook through the HTTP routes, as Metacontroller calls it (see
+docs/spec/v1alpha1/healthcheck.md).
 
 Every sync is checked to be a fixed point: the request carrying the returned status
 gets the same status back (or null: nothing more to change).
@@ -55,7 +56,8 @@ def sync(client, body: dict) -> dict | None:
     again = post(client, "/healthcheck/sync", with_status(body, status))["status"]
     assert again is None or again == effective, "status is not a fixed point"
     if status is not None:
-        # the hook writes observedGeneration (SPEC §1.3); the tests below compare the rest
+        # the hook writes observedGeneration (docs/spec/v1alpha1/healthcheck.md);
+        # the tests below compare the rest
         status = dict(status)
         assert (
             status.pop("observedGeneration")
@@ -156,7 +158,7 @@ def test_external_classes_are_left_alone(client):
 # --- cross-namespace selection ------------------------------------------------------------
 
 CROSS = {"selector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {"matchLabels": {"env": "prod"}}}
-#: the check's namespace opted in to Rollouts of other namespaces (SPEC §7; tests/test_tenancy.py)
+#: the check's namespace opted in to Rollouts of other namespaces (docs/tenancy.md; tests/test_tenancy.py)
 SHARED = {"rollout.kuberik.com/shared-health-checks": "true"}
 
 
@@ -279,8 +281,8 @@ def test_rollout_of_another_namespace_does_not_drive_the_kustomization(client):
     assert sync(client, body)["status"] == "Healthy"
 
 
-# The rules of SPEC §5.2 item 2 against Kustomizations shaped as kustomize-controller writes them
-# are in tests/test_healthcheck_flux.py.
+# The rules of docs/spec/v1alpha1/healthcheck.md against Kustomizations shaped as
+# kustomize-controller writes them are in tests/test_healthcheck_flux.py.
 
 
 def test_error_time_kept_when_healthy_again(client):

@@ -1,4 +1,4 @@
-"""HealthCheck `class: kustomization` (SPEC §5.2 item 2) against Kustomizations shaped as
+"""HealthCheck `class: kustomization` (docs/spec/v1alpha1/healthcheck.md) against Kustomizations shaped as
 kustomize-controller writes them (tests/flux_objects.py), through /healthcheck/sync.
 
 Every sync is checked for the CRD status schema and the fixed point.
@@ -33,7 +33,7 @@ def sync(client, body: dict) -> dict:
     jsonschema.validate(status, SCHEMA)
     again = client.post("/healthcheck/sync", json=with_status(body, status)).get_json()["status"]
     assert again in (None, status), "status is not a fixed point"
-    # the hook writes observedGeneration (SPEC §1.3); the tests below compare the rest
+    # the hook writes observedGeneration (docs/spec/v1alpha1/healthcheck.md); the tests below compare the rest
     status = dict(status)
     parent = body.get("parent", body.get("object"))
     assert status.pop("observedGeneration") == parent["metadata"]["generation"]

@@ -1,4 +1,5 @@
-"""Audit of the HealthCheck and schedule hooks against SPEC §5.2/§6 and real Flux/Metacontroller.
+"""Audit of the HealthCheck and schedule hooks against docs/spec/v1alpha1/healthcheck.md and
+rolloutschedule.md, and real Flux/Metacontroller.
 
 Each test pins a behaviour a real user depends on: Flux's own way of reporting a failed
 reconciliation, what Metacontroller (v4.16+, hook version v2) accepts in customize and sync
@@ -149,7 +150,7 @@ def test_oci_revision_formats_flux_writes(client, applied, expected):
     assert status["status"] == expected
 
 
-#: the check's namespace opted in to Rollouts of other namespaces (SPEC §7)
+#: the check's namespace opted in to Rollouts of other namespaces (docs/tenancy.md)
 SHARED = {"rollout.kuberik.com/shared-health-checks": "true"}
 
 
@@ -272,7 +273,8 @@ def test_gates_are_valid_and_do_not_churn_between_transitions():
     }
     second = hooks.sync(body, at=utc(2024, 3, 4, 16, 59))
     assert second["children"] == first["children"]
-    # managedGates lists the gates the children show are owned (SPEC §5.3): there are some now
+    # managedGates lists the gates the children show are owned
+    # (docs/spec/v1alpha1/rolloutschedule.md): there are some now
     assert second["status"]["managedGates"] == sorted(g["metadata"]["name"] for g in first["children"])
     assert {**second["status"], "managedGates": []} == first["status"]
 

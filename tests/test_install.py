@@ -235,7 +235,7 @@ def test_network_policy_admits_only_metacontroller_and_the_scrape_on_the_hook_po
 def test_cluster_role_is_patch_only_on_exactly_three_resources_and_creates_events() -> None:
     rules = one("ClusterRole")["rules"]
     events = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
-    assert rules.count(events) == 1, "create on events.k8s.io events, nothing more (SPEC §4.3)"
+    assert rules.count(events) == 1, "create on events.k8s.io events, nothing more (docs/targets.md)"
     rules = [r for r in rules if r != events]
     granted = set()
     for rule in rules:

@@ -127,8 +127,8 @@ KSM_SCHEMA: dict[str, Any] = {
     },
 }
 
-#: A Rollout as the revised engine writes it (SPEC §1.1): deployed 1.2.0 baking, a hold, Ready,
-#: DeploymentBlocked and Stalled conditions.
+#: A Rollout as the revised engine writes it (docs/spec/v1alpha1/rollout.md): deployed 1.2.0
+#: baking, a hold, Ready, DeploymentBlocked and Stalled conditions.
 ROLLOUT = {
     "apiVersion": "kuberik.com/v1alpha1",
     "kind": "Rollout",

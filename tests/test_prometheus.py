@@ -1,4 +1,4 @@
-"""`class: prometheus` HealthChecks (SPEC §5.2 item 3) through the /healthcheck/sync route.
+"""`class: prometheus` HealthChecks (docs/prometheus.md) through the /healthcheck/sync route.
 
 Scenarios run against a fake Prometheus on 127.0.0.1 and step the clock. Every sync is checked
 to be a fixed point (the request carrying the returned status, at the same clock, gets the

@@ -1,4 +1,4 @@
-"""Properties of the `class: prometheus` verdict over random measurement sequences (SPEC §5.2).
+"""Properties of the `class: prometheus` verdict over random measurement sequences (docs/prometheus.md).
 
 A sequence of (seconds later, outcome) steps is fed through `prometheus.judge`, each step
 starting from the status the previous one returned, as Metacontroller persists it.

@@ -14,7 +14,7 @@ model of the world):
 - history is bounded, newest first, ids strictly decreasing and never reused, and every
   persisted entry that fits in versionHistoryLimit is still there, in order;
 - availableReleases only grows at the end, keeps its entries unchanged and keeps exactly the
-  number SPEC §3.11 asks for (never more than 1000);
+  number docs/spec/v1alpha1/rollout.md states (never more than 1000);
 - patches only ever write the version persisted in the request (write-ahead), and only OCI tags;
   the Rollout itself is never patched;
 - no automatic deploy of a tag not after hold.resumeAfter (unless bypassed), none of a release

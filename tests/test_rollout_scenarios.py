@@ -556,7 +556,7 @@ def test_health_selector_with_namespace_selector():
             "edge": {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                # edge opted in to being read by Rollouts of other namespaces (SPEC §7)
+                # edge opted in to being read by Rollouts of other namespaces (docs/tenancy.md)
                 "metadata": {
                     "name": "edge",
                     "labels": {"team": "shop", "rollout.kuberik.com/shared-health-checks": "true"},

@@ -1,6 +1,8 @@
-"""Spec audit: scenarios checking the Rollout engine against SPEC §3-§4, one rule per test.
+"""Spec audit: scenarios checking the Rollout engine against docs/spec/v1alpha1/rollout.md.
 
-Named after the SPEC section they check. Each `world.sync()` also checks the CRD status schema
+One rule per test.
+
+Named after the rule they check. Each `world.sync()` also checks the CRD status schema
 and the fixed point (tests/rollout_world.py).
 """
 
@@ -132,7 +134,8 @@ def test_3_3_unknown_deployed_version_in_discovery_order_has_no_candidates():
 
 
 def test_3_3_no_releases_with_an_existing_entry_reports_no_releases_available():
-    # SPEC §3.3: "With no known releases at all: Ready=False/NoReleasesAvailable, nothing deployed
+    # docs/spec/v1alpha1/rollout.md (conditions): "With no known releases at all:
+    # Ready=False/NoReleasesAvailable, nothing deployed
     # (bake processing of an existing entry still runs)."
     world = World(spec={"releasesImagePolicy": {"name": "app"}, "wantedVersion": "1.0.0"})
     world.sync()  # no ImagePolicy: a pin needs none

@@ -1,4 +1,5 @@
-"""Schedule gate names are injective (SPEC §5.3, §6; docs/scale.md "Schedule gates").
+"""Schedule gate names are injective (docs/spec/v1alpha1/rolloutschedule.md;
+docs/scale.md "Schedule gates").
 
 Metacontroller swallows `AlreadyExists` when it creates a child (manage_children.go), so two
 schedules computing one gate name would leave one of them without its gate, silently.

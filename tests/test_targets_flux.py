@@ -1,4 +1,4 @@
-"""Targets that follow what Flux reports (SPEC §4.1, §3.7), through /rollout/sync.
+"""Targets that follow what Flux reports (docs/targets.md), through /rollout/sync.
 
 Each scenario walks a realistic sequence: our patch bumps the object's generation (as the API
 server does), then source-controller / kustomize-controller write their status the way they do
@@ -324,7 +324,7 @@ def test_dependency_not_ready_is_applying_with_flux_message():
 
 def test_artifact_failed_before_flux_retried_is_still_applying():
     """kustomize-controller marks ArtifactFailed while the source is still fetching; only a retried
-    failure is one (SPEC §4.1)."""
+    failure is one (docs/targets.md)."""
     world = oci_world()
     deploy(world, "1.1.0")
     world.ocirepos["manifests"] = flux.ready(world.ocirepos["manifests"], "1.1.0", world.now)
@@ -579,7 +579,7 @@ def test_dry_run_reports_the_patch_and_bakes_as_if_applied():
 
 def test_a_failure_of_the_value_still_carried_is_not_named_as_the_deployed_versions():
     """1.1.0 failed to pull; the operator deploys 1.1.1: until the patch lands, the old failure is
-    what Flux reports (Failed, SPEC order), but it is not a failure to apply 1.1.1."""
+    what Flux reports (Failed, in the documented order), but it is not a failure to apply 1.1.1."""
     repo = flux.patched(flux.ready(flux.ocirepository(), "1.0.0"), "spec", "ref", "tag", "1.1.0")
     repo = flux.failed(repo, "OCIArtifactPullFailed", PULL_FAILED)
     fields = targets.find([repo], [], "app", flux.NS)

@@ -1,4 +1,4 @@
-"""Namespaces as tenants (SPEC §7, docs/tenancy.md).
+"""Namespaces as tenants (docs/tenancy.md).
 
 A Rollout reads and affects only its own namespace, except HealthChecks in a Namespace labelled
 `rollout.kuberik.com/shared-health-checks: "true"`. Nothing of a namespace that did not opt in is

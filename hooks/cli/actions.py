@@ -1,4 +1,6 @@
-"""Operator actions as guarded JSON Patches on the Rollout (SPEC §2, §3.10), planned purely.
+"""Operator actions as guarded JSON Patches on the Rollout, planned purely.
+
+The annotations and their meaning: docs/spec/v1alpha1/rollout.md#annotations.
 
 Each action writes exactly the documented field, in one patch whose `test` operations carry
 the values the CLI observed, so a Rollout changed in between answers 422 instead of being
@@ -79,8 +81,9 @@ def fresh(value: str, current: Any) -> str:
 def unblock_value(current: Any, acknowledged: Any) -> str:
     """A `true` the controller has not acknowledged yet.
 
-    `unblock-failed` accepts `true` in any letter case (SPEC §3.10) and each distinct value
-    acts once, so an unblock after an acknowledged `true` writes `True`, the next `tRue`, and so on
+    `unblock-failed` accepts `true` in any letter case (docs/spec/v1alpha1/rollout.md#annotations)
+    and each distinct value acts once, so an unblock after an acknowledged `true` writes `True`,
+    the next `tRue`, and so on
     through the 16 spellings: never the annotation's current value nor its acknowledgement."""
     for bits in range(16):
         value = "".join(c.upper() if bits >> i & 1 else c for i, c in enumerate("true"))

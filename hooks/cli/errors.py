@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: Exit codes (SPEC §9).
+#: Exit codes (docs/cli.md).
 OK = 0
 FAILURE = 1  # usage, input or API error
 BLOCKED = 2  # something blocks a release

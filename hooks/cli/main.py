@@ -1,6 +1,6 @@
 """`kubectl kuberik`: the entry point, argument parsing and the text output of every command.
 
-Exit codes (SPEC §9): 1 usage, input or API error; actions and `plan` exit 0 when they did
+Exit codes (docs/cli.md): 1 usage, input or API error; actions and `plan` exit 0 when they did
 their job; `status`/`get`/`why` exit 0 when up to date or deploying normally, 2 when
 something blocks a release, 3 when the bake failed or the Rollout is stalled.
 """

@@ -23,7 +23,8 @@ from hooks.k8s import (
     parse_time,
 )
 
-#: The schedule hook's annotation on the gates it owns (SPEC §6); the older key is read too.
+#: The schedule hook's annotation on the gates it owns (docs/spec/v1alpha1/rolloutschedule.md);
+#: the older key is read too.
 NEXT_TRANSITION = ("rollout.kuberik.com/next-transition", "rollout.kuberik.com/schedule-next-transition")
 SCHEDULE_LABEL = "rollout.kuberik.com/schedule"
 
@@ -284,7 +285,7 @@ def history_rows(rollout: Mapping, now: datetime) -> list[dict]:
 
 
 def _legacy_trigger(message: str) -> str:
-    """SPEC §1.1: an entry written without `trigger`."""
+    """docs/spec/v1alpha1/rollout.md: an entry written without `trigger`."""
     if message.startswith("Automatic deployment"):
         return "Automatic"
     if message.startswith("Adopted"):

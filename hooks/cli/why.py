@@ -26,7 +26,10 @@ _GATE_NAMED = re.compile(r"gate '([^']+)'")
 
 
 def _schedule_note(reason: str, gate_objects: list[dict]) -> str | None:
-    """`closed until <t>` when the engine's reason names a schedule's gate (SPEC §6's annotation)."""
+    """`closed until <t>` when the engine's reason names a schedule's gate.
+
+    The gate annotation is described in docs/spec/v1alpha1/rolloutschedule.md.
+    """
     match = _GATE_NAMED.search(reason)
     if match is None:
         return None

@@ -4,8 +4,8 @@ Gates are returned to Metacontroller in "apply" form (only the fields we own). T
 changes only when the schedule's activity or spec changes, never with time alone, so a
 resync between transitions updates nothing.
 
-Gate names are injective (SPEC §5.3, §6; docs/scale.md "Schedule gates"): Metacontroller
-silently ignores a create that collides with an existing object, so `<schedule>-<rollout>`
+Gate names are injective (docs/spec/v1alpha1/rolloutschedule.md; docs/scale.md "Schedule gates"):
+Metacontroller silently ignores a create that collides with an existing object, so `<schedule>-<rollout>`
 alone (`a`+`b-c` and `a-b`+`c`, or a RolloutSchedule and a ClusterRolloutSchedule of one
 name) would leave one schedule without its gate.
 """
@@ -30,7 +30,7 @@ NAME_ANNOTATION = ANNOTATION_PREFIX + "name"
 ACTION_ANNOTATION = ANNOTATION_PREFIX + "action"
 TIMEZONE_ANNOTATION = ANNOTATION_PREFIX + "timezone"
 RULES_ANNOTATION = ANNOTATION_PREFIX + "rules"
-#: What a CLI shows as "closed until" (SPEC §6).
+#: What a CLI shows as "closed until" (docs/spec/v1alpha1/rolloutschedule.md).
 NEXT_TRANSITION_ANNOTATION = "rollout.kuberik.com/next-transition"
 
 #: Metacontroller's record of what it last applied; the exact form we returned last time.

@@ -154,7 +154,7 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     except ScheduleError as exc:
         # Keep the last known state: status as it was, gates exactly as they were applied. Only
         # nextTransition goes: nothing changes until the spec is fixed, and the old instant would
-        # soon lie in the past (SPEC §6: always in the future, none => unset).
+        # soon lie in the past (docs/spec/v1alpha1/rolloutschedule.md: always in the future, none => unset).
         status: dict[str, Any] = {key: value for key, value in previous.items() if key != "nextTransition"}
         status["managedGates"] = owned_gate_keys(request.children_of("RolloutGate"), cluster=cluster)
         status["conditions"] = [
@@ -210,7 +210,8 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     if until:
         status["nextTransition"] = until
     # What this schedule really owns, from the children Metacontroller sent: a gate whose create
-    # failed (a name taken by an object of someone else) is never listed (SPEC §5.3).
+    # failed (a name taken by an object of someone else) is never listed
+    # (docs/spec/v1alpha1/rolloutschedule.md).
     status["managedGates"] = owned_gate_keys(request.children_of("RolloutGate"), cluster=cluster)
     status["matchingRollouts"] = len(targets)
     status["conditions"] = [
