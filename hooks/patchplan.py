@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonpatch
 
-#: kind -> (apiVersion, plural) of the objects the actuator may patch. Never the Rollout (SPEC §4.3).
+#: kind -> (apiVersion, plural) of the objects the actuator may patch. Never the Rollout (docs/targets.md).
 RESOURCES: dict[str, tuple[str, str]] = {
     "OCIRepository": ("source.toolkit.fluxcd.io/v1", "ocirepositories"),
     "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations"),

@@ -169,7 +169,7 @@ def test_facts_are_announced_once_persisted_and_once_only(fake_kube):
     assert deployed["type"] == "Normal" and deployed["action"] == "Deploy"
     assert deployed["reportingController"] == "kuberik.com/rollout-controller"
     assert deployed["eventTime"] == T0.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    # the OCIRepository already carries 1.0.0: entry 1 is an adoption (SPEC §3.3a)
+    # the OCIRepository already carries 1.0.0: entry 1 is an adoption (docs/spec/v1alpha1/rollout.md)
     assert deployed["note"].startswith("Adopted: the targets already carry 1.0.0")
 
     creates = len(fake_kube.creates())

@@ -125,7 +125,7 @@ def flux_reconciles(cluster: Cluster, clock: Clock, tag: str) -> None:
 
 
 def ran_0_9_0(tag: str = "0.9.0") -> dict:
-    """The Rollout already deployed and baked `tag` (an empty history would adopt it, SPEC §3.3a)."""
+    """The Rollout already deployed and baked `tag` (an empty history would adopt it, docs rollout.md)."""
     entry = {
         "id": 1,
         "version": {"tag": tag},

@@ -17,7 +17,7 @@ def client():
 
 
 def test_sample_sync_request_adopts_what_the_targets_already_run():
-    # A new Rollout in front of a running podinfo records 6.7.0 (SPEC §3.3a) instead of deploying
+    # A new Rollout in front of a running podinfo records 6.7.0 (docs rollout.md) instead of deploying
     # 6.7.1 through gates and health; the next syncs deploy 6.7.1 as an ordinary automatic decision.
     body = json.loads((REQUESTS / "rollout-sync.json").read_text())
     response = client().post("/rollout/sync", json=body)

@@ -22,7 +22,7 @@ TOKEN_SECRET = {"name": "rollout-hooks-token", "namespace": NAMESPACE, "key": "t
 PATCHABLE = {
     ("source.toolkit.fluxcd.io", "ocirepositories"),
     ("kustomize.toolkit.fluxcd.io", "kustomizations"),
-}  # never the Rollout: the controller does not write it (SPEC §4.3)
+}  # never the Rollout: the controller does not write it (docs/targets.md)
 CONTROLLER_KINDS = ("CompositeController", "DecoratorController")
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

@@ -125,7 +125,7 @@ def test_planned_patch_rest_paths():
         PlannedPatch("Kustomization", "apps", "web", ()).path
         == "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/apps/kustomizations/web"
     )
-    with pytest.raises(KeyError):  # the Rollout is never patched (SPEC §4.3)
+    with pytest.raises(KeyError):  # the Rollout is never patched (docs/targets.md)
         _ = PlannedPatch("Rollout", "apps", "web", ()).path
 
 

@@ -239,7 +239,7 @@ def test_api_errors_are_reported_retried_with_backoff_and_recover(fake_kube):
 
 
 def test_acknowledged_annotations_stay_and_the_rollout_is_never_written(fake_kube):
-    # SPEC §3.10/§4.3 (revised): the controller never removes an annotation; the acknowledgement
+    # docs/operations.md (revised): the controller never removes an annotation; the acknowledgement
     # in status is the record, so a value kept in Git does not act again.
     world = cluster_world(fake_kube, spec={"releasesImagePolicy": {"name": "app"}, "bakeTime": "1h"})
     world.release("1.0.0")
@@ -305,7 +305,7 @@ def test_history_survives_every_actuation_failure(fake_kube):
         fake_kube.clear_faults()
         fake_kube.fail(code, path=path_for("OCIRepository", NS, "manifests"), details=details)
         world.release(f"1.{i + 1}.0")
-        # the previous version never reached Flux, so it is still Deploying (SPEC §3.7, revised):
+        # the previous version never reached Flux, so it is still Deploying (docs rollout.md, revised):
         # automation waits; an operator forces the next one
         world.annotations = {"rollout.kuberik.com/force-deploy": f"1.{i + 1}.0"}
         fake_kube.put(world.rollout())

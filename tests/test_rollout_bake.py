@@ -1,4 +1,4 @@
-"""The bake state machine (SPEC §3.7): one row per rule, the SPEC sentence in its name."""
+"""The bake state machine (docs rollout.md): one row per rule, the reference sentence in its name."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The choose step's reasons (SPEC §3.3-§3.6): what `explain` (and the CLI's `why`) reports for a
+"""The choose step's reasons (docs rollout.md): what `explain` (and the CLI's `why`) reports for a
 tag is the rule that keeps it out of an automatic deploy, computed by the code that decides."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Operator stories over hours and days (SPEC §1.1-§3.12, revised), through /rollout/sync.
+"""Operator stories over hours and days (docs/spec/v1alpha1/rollout.md, revised), through /rollout/sync.
 
 Each `world.sync()` carries the returned status forward as Metacontroller would and checks the
 CRD status schema and the fixed point (tests/rollout_world.py). Flux objects carry the status

@@ -1,4 +1,4 @@
-"""Release order as image-reflector-controller computes it (SPEC §3.3): one row per rule."""
+"""Release order as image-reflector-controller computes it (docs rollout.md): one row per rule."""
 
 from __future__ import annotations
 

@@ -416,7 +416,9 @@ def check_automatic(
         return
     if prev_tag is not None:
         orderable = prev_tag in obs.known or (obs.rule == "semver" and parse(prev_tag) is not None)
-        if not orderable and hold is not None:  # SPEC §3.3: then those after hold.resumeAfter
+        if (
+            not orderable and hold is not None
+        ):  # docs/spec/v1alpha1/rollout.md: then those after hold.resumeAfter
             assert ordered_after(obs, tag, hold["resumeAfter"]), f"{tag} not after {hold}"
         else:
             assert ordered_after(obs, tag, prev_tag), f"automatic deploy {prev_tag} -> {tag} goes back"
@@ -581,7 +583,7 @@ def check_patches(obs: Observed, sent: list) -> None:
     persisted = obs.status.get("history") or []
     persisted_tag = persisted[0]["version"]["tag"] if persisted else None
     for patch in sent:
-        assert patch.kind != "Rollout", "the Rollout is never written (SPEC §4.3)"
+        assert patch.kind != "Rollout", "the Rollout is never written (docs/targets.md)"
         assert persisted_tag is not None, "a target patched before any deployment was persisted"
         patched = jsonpatch.apply_patch(obs.targets[(patch.kind, patch.name)], list(patch.ops))
         for key in patch.keys:
@@ -669,7 +671,7 @@ def seeded_releases(draw: st.DrawFn) -> list[dict]:
 @settings(max_examples=examples(40), **PROPERTY)
 @given(scenarios(max_steps=4), seeded_releases())
 def test_available_releases_stay_bounded(scenario, seeded):
-    # an invalid pin keeps the persisted status as it is (SPEC §3.1); a seeded one over the CRD's
+    # an invalid pin keeps the persisted status as it is (docs rollout.md); a seeded one over the CRD's
     # 1000 entries could never have been stored, so that combination is not a world to test
     assume(OCI_TAG.fullmatch(scenario["spec"].get("wantedVersion", "x")) is not None)
     world = run(scenario, via_http=False, seeded=seeded)

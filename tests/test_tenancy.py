@@ -41,7 +41,7 @@ def rollout_world() -> World:
             "shared": namespace("shared", SHARED),
         }
     }
-    # a check of its own namespace: a selector that selects nothing never bakes green (SPEC §3.7)
+    # a check of its own namespace: a selector that selects nothing never bakes green (docs rollout.md)
     world.check("smoke", "Healthy", changed=world.now)
     world.release("1.0.0")
     world.sync()

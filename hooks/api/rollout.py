@@ -22,7 +22,7 @@ class BakeStatus(StrEnum):
 
 
 class TargetState(StrEnum):
-    """What Flux reports for one driven field (targets[].state, SPEC §4.1)."""
+    """What Flux reports for one driven field (targets[].state, docs/targets.md)."""
 
     PENDING = "Pending"
     APPLYING = "Applying"
@@ -294,7 +294,7 @@ def entry_tag(entry: Any) -> str | None:
 
 
 def entry_trigger(entry: Any) -> Trigger:
-    """The entry's trigger; inferred for entries an older controller wrote (SPEC §1.1)."""
+    """The entry's trigger; inferred for entries an older controller wrote (docs/spec/v1alpha1/rollout.md)."""
     if not isinstance(entry, dict):
         return Trigger.AUTOMATIC
     value = entry.get("trigger")

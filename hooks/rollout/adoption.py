@@ -1,4 +1,4 @@
-"""Adoption (SPEC §3.3a): a Rollout put in front of a running app, or a status that was lost,
+"""Adoption (docs rollout.md): a Rollout put in front of a running app, or a status that was lost,
 records what the targets already carry instead of deploying through gates and health."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Operator annotations on a Rollout: tokens acted on once per value (SPEC §2, §3.10).
+"""Operator annotations on a Rollout: tokens acted on once per value (docs/spec/v1alpha1/rollout.md).
 
 Every acknowledgement rule lives here. A request is *fresh* while
 `status.acknowledgedAnnotations[key]` differs from its value (values longer than 1024 characters
@@ -100,7 +100,7 @@ class Annotations:
 
 
 def acknowledge_on_empty_history(ann: Annotations) -> list[str]:
-    """SPEC §3.10: annotations found with an empty history were written for an earlier state."""
+    """docs/operations.md: annotations found with an empty history were written for an earlier state."""
     found = [k for k in ONE_SHOT if ann.fresh(k) is not None]
     ann.use(*found)
     return found
@@ -122,7 +122,7 @@ class Facts:
 
 
 def settle(ann: Annotations, facts: Facts) -> None:
-    """Acknowledge what is meaningless now; name what waits (SPEC §3.10)."""
+    """Acknowledge what is meaningless now; name what waits (docs/operations.md)."""
     ann.use(RETRY, DEPLOY_MESSAGE, DEPLOY_USER)  # used by this sync's deploy, or by none
     _settle_force(ann, facts)
     _settle_bypass(ann, facts)

@@ -1,4 +1,4 @@
-"""The bake state machine of the deployed entry (SPEC §3.7).
+"""The bake state machine of the deployed entry (docs/spec/v1alpha1/rollout.md).
 
 Deploying -> InProgress -> Succeeded | Failed; every time-dependent fact is an absolute
 timestamp in the entry, so the same clock always gives the same answer. A bake never starts
@@ -66,7 +66,7 @@ def cutoff(entry: Any) -> datetime:
 
 
 def _at_least_entry(entry: dict[str, Any], now: datetime) -> str:
-    """`now`, or the entry's own latest time if a slow clock is behind it (SPEC §3.8)."""
+    """`now`, or the entry's own latest time if a slow clock is behind it (docs/spec/v1alpha1/rollout.md)."""
     times = [parse_time(entry.get(k)) for k in ("timestamp", "lastRetryTimestamp", "bakeStartTime")]
     return format_time(max([now, *(t for t in times if t is not None)]))
 

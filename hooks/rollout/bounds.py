@@ -1,4 +1,4 @@
-"""Size bounds that keep a Rollout's status small whatever its history (SPEC §3.11).
+"""Size bounds that keep a Rollout's status small whatever its history (docs/spec/v1alpha1/rollout.md).
 
 The status is written on every change and sent back in every request, and the API server
 rejects objects over 1.5 MiB. Each list that grows with releases or failures has a bound
@@ -27,14 +27,14 @@ RELEASES_BYTES = 80 * 1024
 MAX_REPORTED_CANDIDATES = 100
 MAX_HISTORY = 100
 MESSAGE_CHARS = 256
-DEPLOY_MESSAGE_CHARS = 1024  # SPEC §3.10: a deploy-message keeps its first 1024 characters
+DEPLOY_MESSAGE_CHARS = 1024  # docs/operations.md: a deploy-message keeps its first 1024 characters
 NAME_CHARS = 253
 CONDITION_MESSAGE_CHARS = 1024
 FLUX_MESSAGE_CHARS = 256  # a message copied from a Flux object
 ANNOTATION_VALUE_CHARS = 1024  # longer annotation values are acknowledged by digest
 FAILED_CHECKS_PER_ENTRY = 5
 FAILED_CHECK_MESSAGE_CHARS = 256
-DEPLOY_MESSAGE_CHARS = 1024  # SPEC §3.10: a deploy-message keeps its first 1024 characters
+DEPLOY_MESSAGE_CHARS = 1024  # docs/operations.md: a deploy-message keeps its first 1024 characters
 ENTRIES_WITH_FAILED_CHECKS = 10
 
 

@@ -1,4 +1,4 @@
-"""Choosing the version (SPEC §3.3-§3.6): a pin, a force-deploy, or the best deployable release.
+"""Choosing the version (docs rollout.md): a pin, a force-deploy, or the best deployable release.
 
 `reasons` says for every tag which rule keeps it out of an automatic deploy, or "deployable";
 `choose` deploys the best deployable one. The same function answers both, so what the CLI's
@@ -151,7 +151,7 @@ class Choice:
 
 
 def _manual(sit: Situation, ann: Annotations) -> Choice | None:
-    """SPEC §3.6: spec.wantedVersion (any tag) > force-deploy (a known release)."""
+    """docs/spec/v1alpha1/rollout.md: spec.wantedVersion (any tag) > force-deploy (a known release)."""
     message, user = ann.fresh(DEPLOY_MESSAGE), ann.fresh(DEPLOY_USER)
     if sit.pinned is not None:
         if sit.pinned == sit.deployed:

@@ -1,4 +1,4 @@
-"""The Rollout's conditions (SPEC §3.12): one setter, one reporter per condition type."""
+"""The Rollout's conditions (docs/spec/v1alpha1/rollout.md): one setter, one reporter per condition type."""
 
 from __future__ import annotations
 

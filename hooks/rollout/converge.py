@@ -1,4 +1,4 @@
-"""The converge steps (SPEC §3.6-§3.9, §3.3a, §3.8, §3.11): adopt, retry, bake and deploy until
+"""The converge steps (docs/spec/v1alpha1/rollout.md): adopt, retry, bake and deploy until
 nothing is due, then bound what the status keeps."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Rollout decision (SPEC §3): observed state + clock in, whole status out.
+"""The Rollout decision (docs/spec/v1alpha1/rollout.md): observed state + clock in, whole status out.
 
 `evaluate` runs a short list of named steps, each owning its part of the status and its
 conditions, the way source-controller's reconcile runs its steps. `finish` folds in what the
@@ -40,7 +40,7 @@ STEPS: tuple[Callable[[Run], None], ...] = (
 
 
 def evaluate(req: HookRequest, now: datetime, dry_run: bool = False, ask: str | None = None) -> Evaluation:
-    """The pure decision (SPEC §3); `ask` adds one tag to `explain` (the CLI's `why TAG`)."""
+    """The pure decision (docs rollout.md); `ask` adds one tag to `explain` (the CLI's `why TAG`)."""
     rollout = req.parent
     generation = meta(rollout).get("generation")
     persisted = rollout.get("status")

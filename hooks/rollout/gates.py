@@ -1,4 +1,4 @@
-"""RolloutGates: summaries, the gated candidates and the GatesPassing verdict (SPEC §3.4)."""
+"""RolloutGates: summaries, the gated candidates and the GatesPassing verdict (docs rollout.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deployment history entries (SPEC §3.8): ids, timestamps, triggers, truncation."""
+"""Deployment history entries (docs/spec/v1alpha1/rollout.md): ids, timestamps, triggers, truncation."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def clean_history(raw: Any) -> list[Any]:
     """History from status: entries copied, malformed ones kept as they are (never lost).
 
     Entries an older controller wrote without `trigger` are read through `entry_trigger`
-    (SPEC §1.1) and returned exactly as they were persisted.
+    (docs/spec/v1alpha1/rollout.md) and returned exactly as they were persisted.
     """
     entries: list[Any] = []
     for item in raw if isinstance(raw, list) else []:
@@ -120,5 +120,5 @@ def new_entry(
 
 
 def truncate(history: list[Any], limit: int) -> list[Any]:
-    """SPEC §3.8: the limit applies on every sync, so lowering it takes effect at once."""
+    """docs/spec/v1alpha1/rollout.md: the limit applies on every sync, so lowering it takes effect at once."""
     return history[:limit]

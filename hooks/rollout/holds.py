@@ -1,5 +1,5 @@
 """Holds: after a rollback, automation waits for a release later than what was rolled back from
-(SPEC §3.6a; docs/operations.md "Rolling back")."""
+(docs/operations.md; docs/operations.md "Rolling back")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The observe step (SPEC §3.1-§3.3): validation, discovery, order, and what the request holds."""
+"""The observe step (docs rollout.md): validation, discovery, order, and what the request holds."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def observe(run: Run) -> None:
 
 
 def _invalid(run: Run, message: str) -> None:
-    """SPEC §3.1: keep every status field, say what is wrong, deploy nothing."""
+    """docs/spec/v1alpha1/rollout.md: keep every status field, say what is wrong, deploy nothing."""
     c = conditions.Conditions(run.ev.previous.get("conditions"), run.ev.generation, run.now)
     conditions.ready(c, conditions.ReadyFacts(invalid=message))
     conditions.stalled(c, Reason.INVALID_SPEC, message)

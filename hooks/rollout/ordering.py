@@ -1,4 +1,4 @@
-"""Release order as the ImagePolicy declares it (SPEC §3.3; docs/spec/v1alpha1/rollout.md).
+"""Release order as the ImagePolicy declares it (docs rollout.md; docs rollout.md).
 
 image-reflector-controller orders tags by the policy's `semver`, `alphabetical` or `numerical`
 rule, after `filterTags` kept the tags its `pattern` matches and replaced each by the value its
@@ -23,7 +23,7 @@ Kind = Literal["semver", "alphabetical", "numerical", "discovery"]
 
 
 def is_oci_tag(value: object) -> bool:
-    """SPEC §7: the only values ever written into a Flux object."""
+    """docs/spec/v1alpha1/rollout.md: the only values ever written into a Flux object."""
     return isinstance(value, str) and OCI_TAG.fullmatch(value) is not None
 
 

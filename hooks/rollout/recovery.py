@@ -1,4 +1,4 @@
-"""After a failed bake: recovery mode (SPEC §3.9) and the opt-in automatic rollback (§3.6a)."""
+"""After a failed bake: recovery mode (docs rollout.md) and the opt-in automatic rollback (§3.6a)."""
 
 from __future__ import annotations
 

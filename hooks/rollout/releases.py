@@ -1,4 +1,4 @@
-"""Release discovery and the bounded list of known releases (SPEC §3.2, §3.11)."""
+"""Release discovery and the bounded list of known releases (docs/spec/v1alpha1/rollout.md)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _not_ready(policy: dict) -> str | None:
 
 
 def discover(policy: dict | None, name: str) -> Discovery:
-    """What the ImagePolicy announces (SPEC §3.2): image.toolkit.fluxcd.io/v1 status.latestRef."""
+    """What the ImagePolicy announces (docs rollout.md): image.toolkit.fluxcd.io/v1 status.latestRef."""
     if policy is None:
         return Discovery(None, None, Reason.IMAGE_POLICY_NOT_FOUND, f"ImagePolicy '{name}' not found")
     tag = dig(policy, "status", "latestRef", "tag")
@@ -52,7 +52,7 @@ def discover(policy: dict | None, name: str) -> Discovery:
         return Discovery(None, None, Reason.NO_LATEST_REF, message)
     tag = tag if isinstance(tag, str) and tag else None
     failure = _not_ready(policy)
-    if failure is not None:  # a latestRef it still carries is still read (SPEC §3.2)
+    if failure is not None:  # a latestRef it still carries is still read (docs/spec/v1alpha1/rollout.md)
         return Discovery(tag, digest, Reason.IMAGE_POLICY_NOT_READY, failure)
     if tag is None:
         return Discovery(None, None, Reason.NO_LATEST_REF, f"ImagePolicy '{name}' has no latest release yet")
@@ -74,7 +74,7 @@ def clean_releases(raw: Any) -> list[dict]:
 
 def record(releases: list[dict], discovery: Discovery, now: datetime) -> list[dict]:
     """Append the announced tag if new; stamp `discoveredAt` once on entries an older
-    controller wrote without it (SPEC §3.11). Existing entries otherwise never change."""
+    controller wrote without it (docs/spec/v1alpha1/rollout.md). Existing entries otherwise never change."""
     stamped = [
         r if r.get("discoveredAt") is not None else {**r, "discoveredAt": format_time(now)} for r in releases
     ]

@@ -1,4 +1,4 @@
-"""The reporting steps (SPEC §3.4, §3.5, §3.9, §3.10, §3.12, §4.1): acknowledge what is
+"""The reporting steps (docs/spec/v1alpha1/rollout.md): acknowledge what is
 meaningless, say why, and plan the targets for the deployed version."""
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ class Evaluation:
     target_patches: list[PlannedPatch] = field(default_factory=list)
     ready: conditions.ReadyFacts | None = None
     conditions: conditions.Conditions | None = None
-    invalid: bool = False  # SPEC §3.1: the status is kept as it was, nothing is planned
+    invalid: bool = False  # docs/spec/v1alpha1/rollout.md: the status is kept as it was, nothing is planned
     wake_at: list[datetime] = field(default_factory=list)
     interval: timedelta = DEFAULT_UPDATE_INTERVAL
     log: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Read and validate a Rollout's spec (SPEC §1.1, §3.1).
+"""Read and validate a Rollout's spec (docs/spec/v1alpha1/rollout.md).
 
 The CRD validates new objects; this catches what it cannot (objects stored before a
 schema change, hand-made requests) and names the offending field.
@@ -49,8 +49,8 @@ class RolloutSpec:
     has_health_selector: bool
     retention_days: int
     min_count: int
-    on_bake_failure: str = "Stop"  # Stop | Rollback (SPEC §3.6a)
-    suspend: bool = False  # no automatic deploys (SPEC §1.1)
+    on_bake_failure: str = "Stop"  # Stop | Rollback (docs/operations.md)
+    suspend: bool = False  # no automatic deploys (docs/spec/v1alpha1/rollout.md)
 
     @property
     def bake_configured(self) -> bool:

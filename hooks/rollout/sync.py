@@ -1,4 +1,4 @@
-"""POST /rollout/sync: parse -> evaluate -> actuate -> finish -> announce -> respond (SPEC §3, §4, §8).
+"""POST /rollout/sync: parse -> evaluate -> actuate -> finish -> announce -> respond (docs rollout.md).
 
 The decision is pure (engine.py); the side effects are the actuator's guarded patches, which
 follow the persisted status (write-ahead), and the Events announcing facts of the persisted status.
@@ -24,8 +24,8 @@ def sync(body: Any, ctx: Any) -> dict[str, Any]:
     outcomes = ctx.actuator.apply(ev.patches) if ev.patches else []  # none for an invalid spec
     status, resync = finish(ev, outcomes, ctx.now, dry_run)
     ctx.log.update(ev.log)
-    # SPEC §8 events: the one call into hooks.announce (facts of the PERSISTED status only, after
-    # the patches; never fails the sync; pending facts shorten the resync delay).
+    # Events (docs/events-and-metrics.md): the one call into hooks.announce - facts of the PERSISTED
+    # status only, after the patches; never fails the sync; pending facts shorten the resync delay.
     retry = announce.persisted(req, ctx)
     resync = resync if retry is None else float(max(1, min(resync, math.ceil(retry))))
     return composite_response(status, resync)
