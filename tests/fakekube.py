@@ -76,6 +76,7 @@ def write_kubeconfig(path: Path, server: str, token: str = FAKE_TOKEN) -> Path:
 #: Kinds the fake also serves for reading (the CLI lists them): kind -> (apiVersion, plural, namespaced).
 READ_KINDS: dict[str, tuple[str, str, bool]] = {
     **{kind: (api, plural, True) for kind, (api, plural) in RESOURCES.items()},
+    "Rollout": ("kuberik.com/v1alpha1", "rollouts", True),  # read back: nothing ever writes it
     "RolloutGate": ("kuberik.com/v1alpha1", "rolloutgates", True),
     "HealthCheck": ("kuberik.com/v1alpha1", "healthchecks", True),
     "RolloutSchedule": ("kuberik.com/v1alpha1", "rolloutschedules", True),

@@ -15,7 +15,7 @@ import pytest
 
 from hooks.actuator import CONFLICT_MESSAGE, Actuator, outcome_for_exception, outcome_for_status
 from hooks.logjson import JsonFormatter
-from hooks.patchplan import PatchOutcome, PlannedPatch, plan_fields, remove_annotation_ops, set_ops
+from hooks.patchplan import PatchOutcome, PlannedPatch, plan_fields, set_ops
 from tests import flux_objects as flux
 from tests.fakekube import FAKE_TOKEN, FakeKube, path_for, write_kubeconfig
 
@@ -33,15 +33,6 @@ def kustomization(name: str = "web", **spec) -> dict:
     obj = flux.ready(flux.kustomization(name, source=name), "1.0.0")
     obj["spec"].update(spec)
     return obj
-
-
-def rollout(annotations: dict) -> dict:
-    return {
-        "apiVersion": "kuberik.com/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
-        "spec": {"releasesImagePolicy": {"name": "web"}},
-    }
 
 
 def planned(obj: dict, ops: list[dict]) -> PlannedPatch:
@@ -180,21 +171,6 @@ def test_a_changed_parent_is_a_conflict(fake_kube, actuator):
 
     assert actuator.apply([patch]) == [PatchOutcome("conflict", CONFLICT_MESSAGE)]
     assert unchanged(fake_kube, current)
-
-
-def test_removes_an_acknowledged_annotation_only_while_it_has_the_acted_on_value(fake_kube, actuator):
-    key = "rollout.kuberik.com/force-deploy"
-    fake_kube.put(rollout({key: "1.2.3", "keep": "me"}))
-    patch = PlannedPatch("Rollout", "shop", "web", tuple(remove_annotation_ops(key, "1.2.3")))
-
-    assert actuator.apply([patch]) == [PatchOutcome("applied", "")]
-    assert fake_kube.requests[0].path == "/apis/kuberik.com/v1alpha1/namespaces/shop/rollouts/web"
-    assert fake_kube.get("Rollout", "shop", "web")["metadata"]["annotations"] == {"keep": "me"}
-
-    # The operator set a new value meanwhile: the old acknowledgement must not remove it.
-    fake_kube.put(rollout({key: "1.2.4"}))
-    assert actuator.apply([patch]) == [PatchOutcome("conflict", CONFLICT_MESSAGE)]
-    assert fake_kube.get("Rollout", "shop", "web")["metadata"]["annotations"] == {key: "1.2.4"}
 
 
 def test_concurrent_applies_share_one_client(fake_kube, actuator):

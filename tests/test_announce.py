@@ -114,6 +114,13 @@ class EventsWorld(World):
         for name in self.ocirepos:
             self.ocirepos[name] = self.kube.get("OCIRepository", NS, name)
 
+    def flux_catches_up(self) -> None:
+        """source-controller reconciles what the API server holds (the bake waits for it)."""
+        self.observe()
+        self.flux_reconciles()
+        for obj in self.ocirepos.values():
+            self.kube.put(obj)
+
     def once(self) -> dict:
         """One sync whose returned status is persisted (as Metacontroller would)."""
         self.observe()
@@ -150,7 +157,7 @@ def test_facts_are_announced_once_persisted_and_once_only(fake_kube):
     assert fake_kube.events(NS) == [], "nothing is announced before Metacontroller persisted it"
 
     world.once()  # sees entry 1 persisted
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
     [deployed, _] = fake_kube.events(NS)
     assert deployed["regarding"] == {
         "apiVersion": "kuberik.com/v1alpha1",
@@ -162,7 +169,8 @@ def test_facts_are_announced_once_persisted_and_once_only(fake_kube):
     assert deployed["type"] == "Normal" and deployed["action"] == "Deploy"
     assert deployed["reportingController"] == "kuberik.com/rollout-controller"
     assert deployed["eventTime"] == T0.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-    assert deployed["note"].startswith("Deployed 1.0.0 (deployment 1, Automatic)")
+    # the OCIRepository already carries 1.0.0: entry 1 is an adoption (docs/spec/v1alpha1/rollout.md)
+    assert deployed["note"].startswith("Adopted: the targets already carry 1.0.0")
 
     creates = len(fake_kube.creates())
     for _ in range(3):  # replays of the same persisted status: this process remembers
@@ -172,13 +180,16 @@ def test_facts_are_announced_once_persisted_and_once_only(fake_kube):
     other = second_replica(world)  # a second replica: AlreadyExists, nothing new
     other.once()
     assert len(fake_kube.creates()) == creates + 2
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
 
     world.release("1.1.0")
     world.advance(minutes=5)
     world.once()  # decides 1.1.0
-    world.once()  # persisted: announced
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded", "Deployed", "BakeSucceeded"]
+    world.once()  # persisted: announced, and the OCIRepository is patched
+    world.flux_catches_up()  # Flux applies 1.1.0: its (empty) bake succeeds, then is announced
+    world.once()
+    world.once()
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded", "Deployed", "BakeSucceeded"]
     assert len({e["metadata"]["name"] for e in fake_kube.events(NS)}) == 4
 
 
@@ -236,12 +247,15 @@ def test_a_refused_event_never_fails_the_sync_nor_blocks_a_patch(fake_kube, faul
     assert world.last["resyncAfterSeconds"] <= 10, "a refused fact is retried with the 10 s backoff"
     assert fake_kube.get("OCIRepository", NS, "manifests")["spec"]["ref"]["tag"] == "1.1.0"
     assert status["targets"][0]["state"] != "Error"
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
 
     fake_kube.clear_faults()
     world.advance(seconds=10)
+    world.flux_catches_up()  # Flux applies 1.1.0: only then can its (empty) bake succeed
     world.once()
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded", "Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded", "Deployed"]
+    world.once()  # the bake's success, once persisted
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded", "Deployed", "BakeSucceeded"]
     world.once()
     assert len(fake_kube.events(NS)) == 4
 
@@ -280,7 +294,7 @@ def test_flux_notifications_are_well_formed_and_attributed_to_the_driven_objects
     world.once()
     world.once()
     received = notification_controller.received
-    assert [e["reason"] for e in received] == ["Deployed", "BakeSucceeded"]
+    assert [e["reason"] for e in received] == ["Adopted", "BakeSucceeded"]
     for event in received:
         assert set(event) == {
             "involvedObject",
@@ -307,7 +321,7 @@ def test_flux_notifications_are_well_formed_and_attributed_to_the_driven_objects
         assert event["metadata"]["source.toolkit.fluxcd.io/revision"] == "1.0.0"
         assert event["metadata"]["source.toolkit.fluxcd.io/rollout"] == f"{NS}/app"
         assert re.fullmatch(r"app\.[0-9a-f]{16}", event["metadata"]["source.toolkit.fluxcd.io/token"])
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
 
 
 def test_notification_controller_down_keeps_the_fact_pending_then_delivers_it(
@@ -327,15 +341,15 @@ def test_notification_controller_down_keeps_the_fact_pending_then_delivers_it(
     notification_controller.status = 202
     world.advance(seconds=10)
     world.once()
-    assert [e["reason"] for e in notification_controller.received] == ["Deployed", "BakeSucceeded"]
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert [e["reason"] for e in notification_controller.received] == ["Adopted", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
 
     # a second replica, which never saw these facts, notifies again before it finds the
     # Events: notification-controller drops the duplicates (429), nothing is dispatched twice
     other = second_replica(world, notification_controller.url)
     other.once()
     assert len(notification_controller.received) == 2 and notification_controller.duplicates == 2
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
     other.once()
     assert notification_controller.duplicates == 2, "then it remembers"
 
@@ -351,7 +365,7 @@ def test_notification_controller_down_for_long_gives_up_on_flux_not_on_the_event
     notification_controller.stop()  # connection refused from now on
     world.now = T0 + timedelta(minutes=11)
     world.once()
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
 
 
 def test_a_failed_bake_and_its_rollback_are_announced_as_warnings(fake_kube):
@@ -574,5 +588,5 @@ def test_the_service_built_from_the_environment_announces(fake_kube, notificatio
     app = create_app(clock=lambda: world.now, environ=env)  # the production wiring
     response = app.test_client().post("/rollout/sync", json=world.request())
     assert response.status_code == 200
-    assert reasons(fake_kube) == ["Deployed", "BakeSucceeded"]
-    assert [e["reason"] for e in notification_controller.received] == ["Deployed", "BakeSucceeded"]
+    assert reasons(fake_kube) == ["Adopted", "BakeSucceeded"]
+    assert [e["reason"] for e in notification_controller.received] == ["Adopted", "BakeSucceeded"]

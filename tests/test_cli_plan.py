@@ -23,14 +23,15 @@ from tests.cli_world import (
 
 
 def test_plan_over_the_examples_as_they_are():
-    """examples/ carry no statuses: the ImagePolicy has reported no tag yet, so nothing deploys."""
+    """examples/ carry no statuses: the ImagePolicy has reported no tag yet, so nothing deploys;
+    the targets already carry 6.7.0, which is adopted (docs/spec/v1alpha1/rollout.md) and patches nothing."""
     code, out, err = run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING])
     assert (code, err) == (0, "")
     golden("plan-examples.txt", out)
     doc = json.loads(run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING, "-o", "json"])[1])
     assert {"rollout", "decision", "deployed", "patches"} <= set(doc)
     assert doc["rollout"] == "podinfo/podinfo"
-    assert doc["deployed"] is None
+    assert doc["deployed"] == "6.7.0"
     assert doc["patches"] == []
     assert doc["summary"]["ready"]["reason"] == "NoReleasesAvailable"
 

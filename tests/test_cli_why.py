@@ -63,12 +63,12 @@ def test_the_request_is_the_one_metacontroller_sends(baking, fake_kube):
     assert ours["gates"] == baking.status["gates"]
 
 
-def test_why_without_engine_reasons_says_so(baking):
+def test_why_prints_the_engines_own_reason(baking):
     code, out, err = run(["why", "app", "-n", NS])
     assert err == ""
     assert code == 2
     golden("why-no-reasons.txt", out)
-    assert "1.1.0: the engine gives no per-candidate reasons" in out
+    assert "1.1.0: waiting for the bake of 1.0.0" in out
 
 
 EXPLAIN = {"1.1.0": "gated: gate 'freeze' is not passing", "1.0.1": "withdrawn"}

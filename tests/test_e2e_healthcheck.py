@@ -124,6 +124,20 @@ def flux_reconciles(cluster: Cluster, clock: Clock, tag: str) -> None:
     cluster.put(flux.ready(ks, tag, clock.now, applied=f"main@sha1:{tag}"))
 
 
+def ran_0_9_0(tag: str = "0.9.0") -> dict:
+    """The Rollout already deployed and baked `tag` (an empty history would adopt it, docs rollout.md)."""
+    entry = {
+        "id": 1,
+        "version": {"tag": tag},
+        "timestamp": at(-3600),
+        "message": "Automatic deployment",
+        "trigger": "Automatic",
+        "bakeStatus": "Succeeded",
+        "bakeStatusMessage": "Bake completed successfully.",
+    }
+    return {"availableReleases": [{"tag": tag, "discoveredAt": at(-3600)}], "history": [entry]}
+
+
 def deploy_head(cluster: Cluster, ns: str = "team") -> dict:
     return cluster.get("Rollout", "web", ns)["status"]["history"][0]
 
@@ -158,6 +172,7 @@ def test_deploy_reset_catch_up_healthy_bake():
                 "bakeTime": "10m",
                 "healthCheckSelector": {"matchLabels": {"app": "web"}},
             },
+            "status": ran_0_9_0(),
         },
     )
     client = create_app(clock=clock, actuator=cluster).test_client()
@@ -247,6 +262,7 @@ def test_failure_after_deploy_fails_the_bake():
                 "bakeTime": "10m",
                 "healthCheckSelector": {"matchLabels": {"app": "web"}},
             },
+            "status": ran_0_9_0(),
         },
     )
     client = create_app(clock=clock, actuator=cluster).test_client()
@@ -295,6 +311,7 @@ def test_a_driven_source_chain_names_flux_failures_and_bakes_only_once_applied()
             "deployTimeout": "30m",
             "healthCheckSelector": {"matchLabels": {"app": "web"}},
         },
+        "status": ran_0_9_0("1.0.0"),
     }
     cluster = Cluster(
         namespace(ns),

@@ -18,7 +18,7 @@ from hooks.app import create_app
 from hooks.healthcheck.promclient import Querier
 from tests.healthcheck_objects import at, condition, kustomization, namespace
 from tests.prometheus_fake import FakePrometheus, raw, vector
-from tests.test_e2e_healthcheck import Clock, Cluster, deploy_head, flux_reconciles, rollout_sync
+from tests.test_e2e_healthcheck import Clock, Cluster, deploy_head, flux_reconciles, ran_0_9_0, rollout_sync
 from tests.test_prometheus import ERROR_RATIO
 
 
@@ -80,6 +80,7 @@ def world(prom: FakePrometheus) -> tuple[Cluster, Clock, object]:
                 "bakeTime": "10m",
                 "healthCheckSelector": {"matchLabels": {"app": "web"}},
             },
+            "status": ran_0_9_0(),  # 0.9.0 runs and was deployed by this Rollout (not an adoption)
         },
     )
     client = create_app(

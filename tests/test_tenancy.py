@@ -41,6 +41,8 @@ def rollout_world() -> World:
             "shared": namespace("shared", SHARED),
         }
     }
+    # a check of its own namespace: a selector that selects nothing never bakes green (docs rollout.md)
+    world.check("smoke", "Healthy", changed=world.now)
     world.release("1.0.0")
     world.sync()
     return world

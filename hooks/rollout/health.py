@@ -1,4 +1,4 @@
-"""HealthChecks selected by a Rollout and the health verdict (SPEC §3.5)."""
+"""HealthChecks selected by a Rollout and the health verdict (docs/spec/v1alpha1/rollout.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Check:
 def select(
     objects: list[dict], selector: HealthSelector, namespace: str, namespaces: list[dict]
 ) -> list[Check]:
-    """Checks matching the selector, in namespace/name order (SPEC §3.5, §7 tenancy).
+    """Checks matching the selector, in namespace/name order (docs/spec/v1alpha1/rollout.md tenancy).
 
     A check of the Rollout's namespace counts when the Rollout has no namespaceSelector, or when
     its own Namespace matches it. A check of another namespace counts only when that Namespace
@@ -75,7 +75,7 @@ def cross_namespace_label_note(rollout: Mapping) -> str | None:
     """The Ready note for a Rollout that looks in other namespaces without the opt-in label.
 
     HealthChecks of other namespaces relate only Rollouts labelled
-    `rollout.kuberik.com/cross-namespace-health: "true"` (SPEC §5.2), so without it those checks
+    `rollout.kuberik.com/cross-namespace-health: "true"` (docs rollout.md), so without it those checks
     are never reset by this Rollout's deployments and cannot become freshly Healthy for them.
     None when nothing needs saying (no namespaceSelector, the label is set, or the selector is
     invalid: the sync reports that as InvalidSpec).
