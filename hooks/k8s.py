@@ -265,7 +265,12 @@ def make_condition(
 
 def meta(obj: Mapping) -> Mapping:
     """metadata of an object, {} when absent or malformed."""
-    value = obj.get("metadata") if isinstance(obj, Mapping) else None
+    if type(obj) is dict:  # parsed JSON: skip the slower ABC checks on the hot path
+        value = obj.get("metadata")
+        if type(value) is dict:
+            return value
+    else:
+        value = obj.get("metadata") if isinstance(obj, Mapping) else None
     return value if isinstance(value, Mapping) else {}
 
 
@@ -282,7 +287,7 @@ def annotations_of(obj: Mapping) -> dict[str, Any]:
 def dig(obj: Any, *path: str) -> Any:
     """obj[path[0]][path[1]]... or None when any step is missing or not an object."""
     for key in path:
-        if not isinstance(obj, Mapping):
+        if type(obj) is not dict and not isinstance(obj, Mapping):
             return None
         obj = obj.get(key)
     return obj

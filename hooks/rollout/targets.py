@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hooks import fluxstatus
-from hooks.k8s import annotations_of, dig, format_time, meta, parse_time
+from hooks.k8s import dig, format_time, meta, parse_time
 from hooks.patchplan import PatchOutcome, PlannedPatch, plan_fields
 
 ROLLOUT_ANNOTATION = "rollout.kuberik.com/rollout"
@@ -142,14 +142,19 @@ def find(
     entries (`status.lastAppliedRevision`): fetching an artifact is not applying it.
     """
     fields: dict[tuple[str, str, str], TargetField] = {}
-    local_kustomizations = [
-        obj
-        for obj in kustomizations
-        if isinstance(meta(obj).get("name"), str) and meta(obj).get("namespace", namespace) == namespace
-    ]
+    # One pass over the namespace's Kustomizations (thousands of them): name, source, annotations.
+    local: list[tuple[str, dict, str | None, Mapping[str, Any]]] = []
+    for obj in kustomizations:
+        md = meta(obj)
+        name = md.get("name")
+        if isinstance(name, str) and md.get("namespace", namespace) == namespace:
+            notes = md.get("annotations")
+            local.append(
+                (name, obj, _source_name(obj, namespace), notes if isinstance(notes, Mapping) else {})
+            )
+    local.sort(key=lambda item: item[0])
     by_source: dict[str, list[dict]] = {}
-    for obj in sorted(local_kustomizations, key=lambda k: str(meta(k).get("name"))):
-        source_name = _source_name(obj, namespace)
+    for _, obj, source_name, _ in local:
         if source_name is not None:
             by_source.setdefault(source_name, []).append(obj)
     driven_sources: dict[str, dict] = {}
@@ -159,17 +164,15 @@ def find(
         if (
             isinstance(name, str)
             and md.get("namespace", namespace) == namespace
-            and annotations_of(obj).get(ROLLOUT_ANNOTATION) == rollout
+            and isinstance(notes := md.get("annotations"), Mapping)
+            and notes.get(ROLLOUT_ANNOTATION) == rollout
         ):
             consumers = tuple(by_source.get(name, ()))
             target = _oci_field(obj, name, consumers)
             fields[target.key] = target
             driven_sources[name] = obj
-    for obj in local_kustomizations:
-        name = str(meta(obj).get("name"))
-        source_name = _source_name(obj, namespace)
+    for name, obj, source_name, notes in local:
         source = driven_sources.get(source_name) if source_name else None
-        notes = annotations_of(obj)
         if notes.get(ROLLOUT_ANNOTATION) == rollout:
             variable = notes.get(SUBSTITUTE_ANNOTATION)
             if not (isinstance(variable, str) and variable.strip()) and source is None:
