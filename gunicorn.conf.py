@@ -24,15 +24,21 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _created_metrics_dir
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+# One process per core, each computing one hook request at a time (the work is CPU-bound:
+# more threads add memory, not throughput). docs/performance.md has the measurements.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-# Below Metacontroller's default hook timeout (10 s): a stuck worker is replaced before
-# Metacontroller gives up on it anyway.
+# asyncio front (slow and idle connections, probes, admission, deadlines) + one compute
+# thread per process: see hooks/worker.py and docs/service.md.
+worker_class = "hooks.worker.HookWorker"
+# The front's heartbeat runs every second; it stops only when a computation is stuck past
+# its deadline (hooks.worker.STUCK_AFTER_S), and then the worker is replaced after this.
 timeout = 9
 # Below the pod's terminationGracePeriodSeconds (30 s): in-flight hooks finish, then exit.
 graceful_timeout = 20
-keepalive = 5
+# Idle kept-alive connections cost the asyncio front nothing; staying open longer than the
+# Go client's idle timeout (90 s, Metacontroller uses Go's default transport) means the client
+# closes first, so a request never races the server closing an idle connection.
+keepalive = 100
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # heartbeat files on tmpfs, not on a possibly slow disk
 # No runtime control socket: nothing uses it, and $HOME is not writable in the container.

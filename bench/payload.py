@@ -293,6 +293,11 @@ def _group(objects: list[dict]) -> dict[str, dict]:
     return {f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}": o for o in objects}
 
 
+#: The label of driven Flux objects that `spec.targetSelection: Labeled` selects by
+#: (docs/spec/v1alpha1/rollout.md#annotations).
+DRIVEN_LABEL = "rollout.kuberik.com/driven"
+
+
 def rollout_request(
     objects: int,
     *,
@@ -300,18 +305,27 @@ def rollout_request(
     checks: int = 100,
     gates: int = 20,
     history_entries: int = 20,
+    labeled: bool = False,
 ) -> dict:
-    """A /rollout/sync request for a namespace of `objects` Flux objects."""
+    """A /rollout/sync request for a namespace of `objects` Flux objects.
+
+    `labeled=True`: the Rollout has `spec.targetSelection: Labeled`, its driven objects carry
+    the `rollout.kuberik.com/driven: "true"` label, and the request holds what Metacontroller
+    then sends: only the labelled Flux objects (plus the ImagePolicy, gates and checks).
+    """
     known = releases(release_count)
     deployed = known[-1]["tag"]
     announced = release_tag(release_count)
-    ocis, kss = [], []
+    ocis: list[dict] = []
+    kss: list[dict] = []
     for i in range(objects):
         mine = ROLLOUT if i < ANNOTATED else None
-        if i % 2 == 0:
-            ocis.append(oci_repository(i, deployed, mine))
-        else:
-            kss.append(kustomization(i, deployed, mine))
+        if labeled and mine is None:
+            continue  # not labelled: Metacontroller's label selector leaves it out
+        obj = oci_repository(i, deployed, mine) if i % 2 == 0 else kustomization(i, deployed, mine)
+        if labeled:
+            obj["metadata"]["labels"][DRIVEN_LABEL] = "true"
+        (ocis if i % 2 == 0 else kss).append(obj)
     past = history(known, history_entries)
     status = {
         "observedGeneration": 7,
@@ -357,6 +371,7 @@ def rollout_request(
                 "deployTimeout": "30m",
                 "healthCheckSelector": {"matchLabels": {"app": ROLLOUT}},
                 "availableReleasesMinCount": release_count,
+                **({"targetSelection": "Labeled"} if labeled else {}),
             },
             "status": status,
         },

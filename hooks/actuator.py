@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -86,12 +87,14 @@ class Actuator:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **kwargs: Any) -> Actuator:
-        """The actuator the service runs with. Never raises: credential problems surface per patch."""
-        raw = (env.get("ROLLOUT_ACTUATION") or "").strip().lower() or APPLY
-        mode = raw if raw in MODES else APPLY
+        """The actuator the service runs with; credential problems surface per patch.
+
+        Raises ValueError for a `ROLLOUT_ACTUATION` other than `apply` or `dry-run`: a typo must
+        never silently mean apply (docs/service.md)."""
+        raw = (env.get("ROLLOUT_ACTUATION") or "").strip() or APPLY
         if raw not in MODES:
-            log.warning("ROLLOUT_ACTUATION=%r is not 'apply' or 'dry-run'; using 'apply'", raw)
-        return cls(mode, env=env, **kwargs)
+            raise ValueError(f"ROLLOUT_ACTUATION={raw!r}: expected 'apply' or 'dry-run'")
+        return cls(raw, env=env, **kwargs)
 
     @property
     def server(self) -> str | None:
@@ -148,9 +151,11 @@ class Actuator:
 
     # --- applying ------------------------------------------------------------------------
 
-    def apply(self, patches: Sequence[PlannedPatch]) -> list[PatchOutcome]:
-        """One outcome per patch, in order. Never raises."""
-        deadline = self._clock() + self.sync_budget
+    def apply(self, patches: Sequence[PlannedPatch], deadline: float | None = None) -> list[PatchOutcome]:
+        """One outcome per patch, in order. Never raises. `deadline` (clock seconds): the hook
+        request's HOOK_DEADLINE; no call is sent that could not finish before it."""
+        budget = self._clock() + self.sync_budget
+        deadline = budget if deadline is None else min(deadline, budget)
         outcomes: list[PatchOutcome] = []
         for patch in patches:
             try:
@@ -256,18 +261,18 @@ def outcome_for_exception(exc: BaseException, call_timeout: float = CALL_TIMEOUT
 
 
 def outcome_for_status(code: int, body: dict) -> PatchOutcome:
-    """Map an HTTP error answer (with its decoded Status body, possibly empty) to an outcome."""
+    """Map an HTTP error answer (with its decoded Status body, possibly empty) to an outcome.
+
+    SPEC §4.2: a 409, or a 422 whose cause is our failed `test` (someone else changed the
+    object), is a conflict to re-plan; any other 422 (invalid object, admission refusal) is an
+    error naming it. Texts are bounded and scrubbed of volatile parts (SPEC §7)."""
     message = _short(str(body.get("message") or "")) or f"HTTP {code}"
     if code == 409:
         return PatchOutcome("conflict", CONFLICT_MESSAGE)
     if code == 422:
-        # A failed `test` (or a vanished path) comes back as a generic 422 without field
-        # causes; schema validation names the offending fields and will not heal by re-planning.
-        details = body.get("details") if isinstance(body.get("details"), dict) else {}
-        causes = details.get("causes") if isinstance(details.get("causes"), list) else []
-        if any(isinstance(cause, dict) and cause.get("field") for cause in causes):
-            return PatchOutcome("error", _short(f"invalid: {message}"))
-        return PatchOutcome("conflict", CONFLICT_MESSAGE)
+        if _failed_test(body):
+            return PatchOutcome("conflict", CONFLICT_MESSAGE)
+        return PatchOutcome("error", _short(f"invalid: {message}{_causes(body)}"))
     if code == 401:
         return PatchOutcome("error", _short(f"unauthorized: {message}"))
     if code == 403:
@@ -277,6 +282,35 @@ def outcome_for_status(code: int, body: dict) -> PatchOutcome:
     if code == 429 or code >= 500:
         return PatchOutcome("error", _short(f"API server error {code}: {message}"))
     return PatchOutcome("error", _short(f"rejected by the API server ({code}): {message}"))
+
+
+#: How the API server (its JSON Patch library) reports that a patch no longer fits the object.
+_TEST_FAILED = re.compile(r"testing value \S* failed|test failed|doc is missing path|does not apply")
+
+
+def _cause_list(body: Mapping) -> list[dict]:
+    details = body.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    return [cause for cause in causes if isinstance(cause, dict)] if isinstance(causes, list) else []
+
+
+def _failed_test(body: Mapping) -> bool:
+    """The 422 reports a failed `test` (or a vanished path), not a field the server refused."""
+    causes = _cause_list(body)
+    if any(cause.get("field") for cause in causes):
+        return False  # schema validation names fields
+    texts = [str(cause.get("message") or "") for cause in causes] + [str(body.get("message") or "")]
+    return any(_TEST_FAILED.search(text) for text in texts)
+
+
+def _causes(body: Mapping) -> str:
+    """The first field cause, when the message does not already say it."""
+    message = str(body.get("message") or "")
+    for cause in _cause_list(body):
+        if cause.get("message") and str(cause["message"]) not in message:
+            text = " ".join(str(cause.get(k)) for k in ("field", "message") if cause.get(k))
+            return f" ({text})"
+    return ""
 
 
 def _response_of(exc: BaseException) -> httpx2.Response | None:
@@ -292,12 +326,22 @@ def _response_of(exc: BaseException) -> httpx2.Response | None:
 
 
 def _status_body(response: httpx2.Response) -> dict:
+    """The decoded Status. A plain-text answer is kept (scrubbed and bounded by _short); an HTML
+    error page of a proxy in front of the API server, with its request ids and dates, is not
+    copied: only a fixed description of it, so an outage leaves the status a fixed point."""
     try:
         body = response.json()
     except Exception:
-        text = response.text if response.content else ""
-        return {"message": text}
-    return body if isinstance(body, dict) else {}
+        kind = (response.headers.get("content-type") or "").split(";")[0].strip().lower()
+        text = response.text.strip() if response.content else ""
+        if kind in ("", "text/plain") and text and not text.startswith("<"):
+            return {"message": text.splitlines()[0]}
+        return {
+            "message": f"HTTP {response.status_code} with a non-Status body ({kind or 'no content type'})"
+        }
+    if not isinstance(body, dict) or body.get("kind") not in (None, "Status"):
+        return {"message": f"HTTP {response.status_code} with a non-Status body"}
+    return body
 
 
 def _credentials_outcome(reason: str) -> PatchOutcome:
@@ -309,8 +353,20 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+#: Parts of outside texts that change from one answer to the next: ids, times, durations, ports.
+_VOLATILE = (
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
+    (re.compile(r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?"), "<time>"),
+    (re.compile(r"\b\d+(\.\d+)?(ns|µs|us|ms|s)\b"), "<duration>"),
+    (re.compile(r"(\d{1,3}(\.\d{1,3}){3}):\d{4,5}->"), r"\1:<port>->"),
+)
+
+
 def _short(text: str) -> str:
+    """One line, volatile parts replaced, at most MESSAGE_LIMIT characters (a pure function)."""
     text = " ".join(text.split())
+    for pattern, replacement in _VOLATILE:
+        text = pattern.sub(replacement, text)
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3].rstrip() + "..."
 
 

@@ -56,36 +56,129 @@ def parse_duration(text: Any) -> timedelta:
 
 # --- label selectors -------------------------------------------------------------------
 
-_OPERATORS = {"In", "NotIn", "Exists", "DoesNotExist"}
+_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+#: Kubernetes validation (apimachinery `validation.IsQualifiedName`, `IsValidLabelValue`,
+#: `IsDNS1123Subdomain`). Shared with the CRD patterns (crds/*.yaml) and docs/scale.md.
+LABEL_NAME_MAX = 63
+LABEL_PREFIX_MAX = 253
+LABEL_VALUE_MAX = 63
+LABEL_NAME_PATTERN = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+DNS1123_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+#: A whole label key (optional prefix, "/", name) as one pattern, for CRDs.
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
+)
+_LABEL_NAME_RE = re.compile(LABEL_NAME_PATTERN)
+_LABEL_VALUE_RE = re.compile(LABEL_VALUE_PATTERN)
+_DNS1123_SUBDOMAIN_RE = re.compile(DNS1123_SUBDOMAIN_PATTERN)
+
+
+def label_key_error(key: Any) -> str | None:
+    """Why `key` is not a valid label key (a qualified name), or None when it is."""
+    if not isinstance(key, str):
+        return f"label key {key!r} must be a string"
+    prefix, slash, name = key.rpartition("/")
+    if slash and not prefix:
+        return f"label key {key!r}: the prefix before '/' must not be empty"
+    if slash and "/" in prefix:
+        return f"label key {key!r}: at most one '/' is allowed"
+    if slash:
+        if len(prefix) > LABEL_PREFIX_MAX:
+            return f"label key {key!r}: the prefix must be at most {LABEL_PREFIX_MAX} characters"
+        if not _DNS1123_SUBDOMAIN_RE.fullmatch(prefix):
+            return (
+                f"label key {key!r}: the prefix must be a DNS subdomain "
+                "(lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)"
+            )
+    if not name:
+        return f"label key {key!r}: the name part must not be empty"
+    if len(name) > LABEL_NAME_MAX:
+        return f"label key {key!r}: the name part must be at most {LABEL_NAME_MAX} characters"
+    if not _LABEL_NAME_RE.fullmatch(name):
+        return (
+            f"label key {key!r}: the name part may hold letters, digits, '-', '_' and '.', "
+            "and must start and end with a letter or digit"
+        )
+    return None
+
+
+def label_value_error(value: Any) -> str | None:
+    """Why `value` is not a valid label value, or None when it is (the empty value is valid)."""
+    if not isinstance(value, str):
+        return f"label value {value!r} must be a string"
+    if len(value) > LABEL_VALUE_MAX:
+        return f"label value {value[:20]!r}...: must be at most {LABEL_VALUE_MAX} characters"
+    if not _LABEL_VALUE_RE.fullmatch(value):
+        return (
+            f"label value {value!r}: may hold letters, digits, '-', '_' and '.', "
+            "and must start and end with a letter or digit"
+        )
+    return None
+
+
+def _expression_error(index: int, expr: Any) -> str | None:
+    where = f"matchExpressions[{index}]"
+    if not isinstance(expr, Mapping):
+        return f"{where} must be an object"
+    key_error = label_key_error(expr.get("key")) if "key" in expr else "a key is required"
+    if key_error:
+        return f"{where}: {key_error}"
+    op = expr.get("operator")
+    if op not in _OPERATORS:
+        return f"{where}: operator {op!r} is not one of {', '.join(_OPERATORS)}"
+    values = expr.get("values")
+    if values is None:
+        values = []
+    if not isinstance(values, list):
+        return f"{where}: values must be a list of strings"
+    if op in ("In", "NotIn") and not values:
+        return f"{where}: operator {op} needs at least one value"
+    if op in ("Exists", "DoesNotExist") and values:
+        return f"{where}: operator {op} takes no values"
+    for value in values:
+        value_error = label_value_error(value)
+        if value_error:
+            return f"{where}: {value_error}"
+    return None
+
+
+def selector_error(selector: Any) -> str | None:
+    """Why `selector` is not a metav1.LabelSelector Kubernetes would accept, or None.
+
+    The rules of apimachinery's `LabelSelectorAsSelector`: Metacontroller converts every
+    customize rule with it and fails the whole sync on an error, before calling the hook.
+    """
+    if selector is None:
+        return None
+    if not isinstance(selector, Mapping):
+        return "label selector must be an object"
+    labels = selector.get("matchLabels")
+    if labels is not None:
+        if not isinstance(labels, Mapping):
+            return "matchLabels must map label keys to values"
+        for key, value in labels.items():
+            error = label_key_error(key) or label_value_error(value)
+            if error:
+                return f"matchLabels: {error}"
+    expressions = selector.get("matchExpressions")
+    if expressions is not None:
+        if not isinstance(expressions, list):
+            return "matchExpressions must be a list"
+        for index, expr in enumerate(expressions):
+            error = _expression_error(index, expr)
+            if error:
+                return error
+    return None
 
 
 def validate_selector(selector: Any) -> None:
-    """Raise ValueError when `selector` is not a valid metav1.LabelSelector."""
-    if selector is None:
-        return
-    if not isinstance(selector, Mapping):
-        raise ValueError("label selector must be an object")
-    labels = selector.get("matchLabels") or {}
-    if not isinstance(labels, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        raise ValueError("matchLabels must map strings to strings")
-    expressions = selector.get("matchExpressions") or []
-    if not isinstance(expressions, list):
-        raise ValueError("matchExpressions must be a list")
-    for expr in expressions:
-        if not isinstance(expr, Mapping) or not isinstance(expr.get("key"), str):
-            raise ValueError("each matchExpression needs a string key")
-        op = expr.get("operator")
-        if op not in _OPERATORS:
-            raise ValueError(f"unknown matchExpression operator {op!r}")
-        values = expr.get("values") or []
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            raise ValueError("matchExpression values must be a list of strings")
-        if op in ("In", "NotIn") and not values:
-            raise ValueError(f"operator {op} needs at least one value")
-        if op in ("Exists", "DoesNotExist") and values:
-            raise ValueError(f"operator {op} takes no values")
+    """Raise ValueError (the reason from `selector_error`) when `selector` is invalid."""
+    error = selector_error(selector)
+    if error:
+        raise ValueError(error)
 
 
 def selector_is_empty(selector: Any) -> bool:
@@ -155,7 +248,7 @@ def make_condition(
         transition = old["lastTransitionTime"]
     if len(message) > CONDITION_MESSAGE_MAX:  # e.g. a huge annotation value or check message
         message = message[: CONDITION_MESSAGE_MAX - 3] + "..."
-    cond = {
+    cond: dict[str, Any] = {
         "type": type_,
         "status": status_text,
         "reason": reason,

@@ -17,23 +17,33 @@ class BadRequest(ValueError):
 
 
 def _index(group_map: Any, what: str) -> dict[str, list[dict]]:
-    """Flatten `{"Kind.apiVersion": {key: obj}}` into `{Kind: [obj, ...]}`."""
+    """Flatten `{"Kind.apiVersion": {key: obj}}` into `{Kind: [obj, ...]}`.
+
+    On the hot path (every related object of every sync): exact-type checks first (parsed
+    JSON holds plain dicts and strs), the ABC check only for other mappings.
+    """
     if group_map is None:
         return {}
-    if not isinstance(group_map, Mapping):
+    if type(group_map) is not dict and not isinstance(group_map, Mapping):
         raise BadRequest(f"'{what}' must be an object")
     by_kind: dict[str, list[dict]] = {}
     for group_key, objects in group_map.items():
         if objects is None:
             continue
-        if not isinstance(objects, Mapping):
+        if type(objects) is not dict and not isinstance(objects, Mapping):
             raise BadRequest(f"'{what}.{group_key}' must be an object")
         default_kind = str(group_key).split(".", 1)[0]
+        bucket = by_kind.setdefault(default_kind, [])
         for obj in objects.values():
-            if not isinstance(obj, Mapping):
+            if type(obj) is not dict and not isinstance(obj, Mapping):
                 continue  # a malformed entry cannot be an object we act on
-            kind = obj.get("kind") if isinstance(obj.get("kind"), str) else default_kind
-            by_kind.setdefault(kind, []).append(obj)  # type: ignore[arg-type]
+            kind = obj.get("kind")
+            if kind == default_kind or type(kind) is not str:
+                bucket.append(obj)  # type: ignore[arg-type]
+            else:
+                by_kind.setdefault(kind, []).append(obj)  # type: ignore[arg-type]
+        if not bucket:
+            del by_kind[default_kind]
     return by_kind
 
 

@@ -8,16 +8,15 @@ directory and `/metrics` aggregates them. Without it, one in-process registry is
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
 )
@@ -49,13 +48,36 @@ PATCHES = Counter(
     "JSON Patches sent to Flux objects and Rollouts, by result (applied, conflict, error, dry-run).",
     ["result"],
 )
-# 'mostrecent': for each label set the value written last by any process wins, also after
-# that process exited. A superseded version is therefore written as 0 (see deployed_version).
-DEPLOYED_VERSION = Gauge(
-    "rollout_deployed_version_info",
-    "1 for the version each Rollout has deployed (0 for versions it deployed before, multiprocess).",
-    ["namespace", "rollout", "version"],
-    multiprocess_mode="mostrecent",
+ANNOUNCEMENTS = Counter(
+    "rollout_announcements",
+    "Facts announced, by destination (kubernetes, flux) and result "
+    "(created, exists, delivered, error, skipped).",
+    ["destination", "result"],
+)
+# Delivery metrics (DORA-style), counted when a fact's Kubernetes Event is created: once per
+# fact across replicas and retries. Labels are bounded: namespace and trigger, never a version.
+DELIVERY_DEPLOYMENTS = Counter(
+    "rollout_delivery_deployments",
+    "Deployments announced, by namespace and trigger (Automatic, Pin, ForceDeploy, Rollback, Adoption).",
+    ["namespace", "trigger"],
+)
+DELIVERY_CHANGE_FAILURES = Counter(
+    "rollout_delivery_change_failures",
+    "Deployments whose bake Failed (a failed retry of the same deployment is not counted again).",
+    ["namespace"],
+)
+_DELIVERY_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200, 604800)
+DELIVERY_LEAD_TIME = Histogram(
+    "rollout_delivery_lead_time_seconds",
+    "From a release's discoveredAt to its bake Succeeded, by namespace.",
+    ["namespace"],
+    buckets=_DELIVERY_BUCKETS,
+)
+DELIVERY_TIME_TO_RECOVER = Histogram(
+    "rollout_delivery_time_to_recover_seconds",
+    "From a bake Failed to the next bake Succeeded of the same Rollout, by namespace.",
+    ["namespace"],
+    buckets=_DELIVERY_BUCKETS,
 )
 
 
@@ -79,22 +101,21 @@ def patches(results: Iterable[str]) -> None:
         PATCHES.labels(str(result)).inc()
 
 
-def deployed_version(namespace: str, rollout: str, version: str | None, previous: str | None) -> None:
-    """Publish the Rollout's deployed version; retire the one it had in the persisted status.
+def announcement(destination: str, result: str) -> None:
+    ANNOUNCEMENTS.labels(destination, result).inc()
 
-    Single process: the previous series is removed. Multiprocess: a series cannot be
-    removed from the other workers' files, so the previous version is set to 0; with the
-    'mostrecent' mode that write outranks the 1 another worker wrote earlier. Query with
-    `rollout_deployed_version_info == 1`.
-    """
-    if previous and previous != version:
-        if MULTIPROC_DIR:
-            DEPLOYED_VERSION.labels(namespace, rollout, previous).set(0)
-        else:
-            with contextlib.suppress(KeyError):
-                DEPLOYED_VERSION.remove(namespace, rollout, previous)
-    if version:
-        DEPLOYED_VERSION.labels(namespace, rollout, version).set(1)
+
+def delivery(namespace: str, fact: Any) -> None:
+    """Delivery metrics of one newly announced fact (hooks.facts.Fact)."""
+    if fact.action == "Deploy":
+        DELIVERY_DEPLOYMENTS.labels(namespace, fact.trigger or "Unknown").inc()
+    elif fact.reason == "BakeFailed" and "change_failure" in fact.measures:
+        DELIVERY_CHANGE_FAILURES.labels(namespace).inc()
+    elif fact.reason == "BakeSucceeded":
+        if "lead_time" in fact.measures:
+            DELIVERY_LEAD_TIME.labels(namespace).observe(fact.measures["lead_time"])
+        if "time_to_recover" in fact.measures:
+            DELIVERY_TIME_TO_RECOVER.labels(namespace).observe(fact.measures["time_to_recover"])
 
 
 def render(multiproc_dir: str | None = None) -> tuple[bytes, str]:

@@ -12,11 +12,10 @@ from typing import Any
 
 import jsonpatch
 
-#: kind -> (apiVersion, plural) of the objects the actuator may patch.
+#: kind -> (apiVersion, plural) of the objects the actuator may patch. Never the Rollout (docs/targets.md).
 RESOURCES: dict[str, tuple[str, str]] = {
     "OCIRepository": ("source.toolkit.fluxcd.io/v1", "ocirepositories"),
     "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations"),
-    "Rollout": ("kuberik.com/v1alpha1", "rollouts"),
 }
 
 
@@ -93,9 +92,3 @@ def plan_fields(obj: dict, changes: Sequence[tuple[Sequence[str], Any]]) -> list
         ops.extend(step)
         current = jsonpatch.apply_patch(current, step)  # returns a copy; obj is untouched
     return ops
-
-
-def remove_annotation_ops(key: str, value: str) -> list[dict]:
-    """Remove one annotation, only if it still has the value we acted on."""
-    path = pointer(["metadata", "annotations", key])
-    return [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}]

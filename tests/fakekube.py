@@ -43,6 +43,19 @@ _PATH = re.compile(
 )
 
 
+#: Collections the fake serves `create` for (POST): events.k8s.io/v1 Events only.
+_COLLECTION = re.compile(
+    r"^/apis/(?P<group>events\.k8s\.io)/(?P<version>v1)/namespaces/(?P<ns>[^/]+)/(?P<plural>events)$"
+)
+EVENTS_PATH = "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+#: metav1.MicroTime's wire format (RFC 3339 with exactly six fraction digits).
+_MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$")
+
+
 FAKE_TOKEN = "fake-token-for-tests"
 
 
@@ -60,10 +73,26 @@ def write_kubeconfig(path: Path, server: str, token: str = FAKE_TOKEN) -> Path:
     return path
 
 
-def path_for(kind: str, namespace: str, name: str) -> str:
-    """REST path of a namespaced object of one of the kinds the actuator patches."""
-    api_version, plural = RESOURCES[kind]
-    return f"/apis/{api_version}/namespaces/{namespace}/{plural}/{name}"
+#: Kinds the fake also serves for reading (the CLI lists them): kind -> (apiVersion, plural, namespaced).
+READ_KINDS: dict[str, tuple[str, str, bool]] = {
+    **{kind: (api, plural, True) for kind, (api, plural) in RESOURCES.items()},
+    "Rollout": ("kuberik.com/v1alpha1", "rollouts", True),  # read back: nothing ever writes it
+    "RolloutGate": ("kuberik.com/v1alpha1", "rolloutgates", True),
+    "HealthCheck": ("kuberik.com/v1alpha1", "healthchecks", True),
+    "RolloutSchedule": ("kuberik.com/v1alpha1", "rolloutschedules", True),
+    "ClusterRolloutSchedule": ("kuberik.com/v1alpha1", "clusterrolloutschedules", False),
+    "ImagePolicy": ("image.toolkit.fluxcd.io/v1", "imagepolicies", True),
+    "Namespace": ("v1", "namespaces", False),
+}
+
+
+def path_for(kind: str, namespace: str | None, name: str) -> str:
+    """REST path of an object of one of the kinds the fake serves."""
+    api_version, plural, namespaced = READ_KINDS[kind]
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if not namespaced:
+        return f"{prefix}/{plural}/{name}"
+    return f"{prefix}/namespaces/{namespace}/{plural}/{name}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,7 @@ class Fault:
     message: str | None = None
     details: dict | None = None
     remaining: int | None = None  # None: forever
+    raw: bytes | None = None  # a non-Status answer (e.g. a proxy's HTML 502 page)
 
 
 @dataclass
@@ -141,7 +171,7 @@ class FakeKube:
     def put(self, obj: dict) -> str:
         """Store (a copy of) an object; returns its REST path."""
         meta = obj.setdefault("metadata", {})
-        path = path_for(obj["kind"], meta["namespace"], meta["name"])
+        path = path_for(obj["kind"], meta.get("namespace"), meta["name"])
         stored = copy.deepcopy(obj)
         stored["metadata"].setdefault("resourceVersion", "1")
         stored["metadata"].setdefault("generation", 1)
@@ -164,11 +194,13 @@ class FakeKube:
         message: str | None = None,
         details: dict | None = None,
         times: int | None = None,
+        raw: bytes | None = None,
     ) -> None:
         """Inject a fault for one REST path (or all): answer `status`, wait `delay` seconds
-        first, or `drop` the connection without answering; for `times` requests (or all)."""
+        first, or `drop` the connection without answering; for `times` requests (or all).
+        `raw` answers that body as text/html instead of a Status (what a proxy in front sends)."""
         with self._lock:
-            self.faults.append(Fault(path, status, delay, drop, message, details, times))
+            self.faults.append(Fault(path, status, delay, drop, message, details, times, raw))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -176,6 +208,19 @@ class FakeKube:
 
     def patches(self) -> list[Recorded]:
         return [r for r in self.requests if r.method == "PATCH"]
+
+    def events(self, namespace: str | None = None) -> list[dict]:
+        """The events.k8s.io/v1 Events created so far (in creation order)."""
+        with self._lock:
+            return [
+                copy.deepcopy(obj)
+                for path, obj in self.objects.items()
+                if obj.get("kind") == "Event"
+                and (namespace is None or path.startswith(EVENTS_PATH.format(namespace=namespace) + "/"))
+            ]
+
+    def creates(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method == "POST"]
 
     # --- request handling (called from the server's threads) ----------------------------
 
@@ -242,6 +287,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.drop:
                 self.close_connection = True
                 return
+            if fault.status is not None and fault.raw is not None:
+                self._raw(fault.status, fault.raw)
+                return
             if fault.status is not None:
                 self._status(
                     fault.status, fault.message or _default_message(fault.status, url.path), fault.details
@@ -250,6 +298,12 @@ class _Handler(BaseHTTPRequestHandler):
 
         if kube.token is not None and self.headers.get("Authorization") != f"Bearer {kube.token}":
             self._status(401, "Unauthorized")
+            return
+        collection = _COLLECTION.match(url.path)
+        if collection is not None and method == "POST":
+            self._create_event(collection["ns"], body)
+            return
+        if method == "GET" and self._read_other(url.path, parse_qs(url.query)):
             return
         match = _PATH.match(url.path)
         if match is None or method not in ("GET", "PATCH"):
@@ -276,9 +330,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             patched = jsonpatch.JsonPatch(body).apply(current)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            # What the API server answers when a JSON Patch cannot be applied.
-            details = {"causes": [{"reason": "UnexpectedServerResponse", "message": str(exc)}]}
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+            # What the API server answers when a JSON Patch cannot be applied; its messages are
+            # those of the JSON Patch library it uses (evanphx/json-patch).
+            details = {
+                "causes": [{"reason": "UnexpectedServerResponse", "message": _patch_error(current, body)}]
+            }
             self._status(422, "the server rejected our request due to an error in our request", details)
             return
         meta = patched.setdefault("metadata", {})
@@ -297,19 +354,140 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._json(200, patched)
 
-    def _status(self, code: int, message: str, details: dict | None = None) -> None:
+    def _read_other(self, path: str, query: dict[str, list[str]]) -> bool:
+        """GET of a collection (namespaced or across namespaces, `labelSelector` applied the way
+        the API server applies it) or of a cluster-scoped object; False for other paths."""
+        kube = self.kube
+        for kind, (api_version, plural, namespaced) in READ_KINDS.items():
+            prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            collection = re.fullmatch(
+                re.escape(prefix) + r"(?:/namespaces/(?P<ns>[^/]+))?/" + re.escape(plural), path
+            )
+            if collection is not None and (namespaced or collection["ns"] is None):
+                selector = (query.get("labelSelector") or [""])[0]
+                try:
+                    requirements = parse_label_selector(selector)
+                except ValueError as exc:
+                    self._status(400, f"unable to parse requirement: {exc}")
+                    return True
+                with kube._lock:
+                    items = [copy.deepcopy(o) for o in kube.objects.values() if o.get("kind") == kind]
+                ns = collection["ns"]
+                items = [
+                    o
+                    for o in items
+                    if (ns is None or o["metadata"].get("namespace") == ns)
+                    and labels_match(requirements, o["metadata"].get("labels") or {})
+                ]
+                items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+                if api_version == "v1":  # built-in lists carry no kind/apiVersion per item
+                    for item in items:
+                        item.pop("kind", None)
+                        item.pop("apiVersion", None)
+                self._json(
+                    200,
+                    {
+                        "apiVersion": api_version,
+                        "kind": f"{kind}List",
+                        "metadata": {"resourceVersion": str(len(kube.requests))},
+                        "items": items,
+                    },
+                )
+                return True
+            if not namespaced:
+                single = re.fullmatch(re.escape(prefix) + "/" + re.escape(plural) + r"/(?P<name>[^/]+)", path)
+                if single is not None:
+                    with kube._lock:
+                        obj = copy.deepcopy(kube.objects.get(path))
+                    if obj is None:
+                        self._status(404, f'{plural} "{single["name"]}" not found')
+                    else:
+                        self._json(200, obj)
+                    return True
+        return False
+
+    def _create_event(self, namespace: str, body: Any) -> None:
+        """`create` of an events.k8s.io/v1 Event, validated as the API server does (the
+        checks of ValidateEventCreateV1 that a client can get wrong), 409 AlreadyExists."""
+        kube = self.kube
+        if (
+            not isinstance(body, dict)
+            or body.get("kind") != "Event"
+            or body.get("apiVersion") != "events.k8s.io/v1"
+        ):
+            self._status(400, "the object provided is not an events.k8s.io/v1 Event")
+            return
+        meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        if meta.get("namespace", namespace) != namespace:
+            self._status(
+                400, "the namespace of the provided object does not match the namespace sent on the request"
+            )
+            return
+        name = meta.get("name")
+        if not isinstance(event_time := body.get("eventTime"), str) or not _MICRO_TIME.match(event_time):
+            self._status(
+                400, f'Event in version "v1" cannot be handled as a Event: parsing time "{event_time}"'
+            )
+            return
+        problems = []
+        if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+            problems.append(("metadata.name", "a lowercase RFC 1123 subdomain must consist of ..."))
+        controller = body.get("reportingController")
+        if not isinstance(controller, str) or not _QUALIFIED_NAME.match(controller):
+            problems.append(("reportingController", "name part must consist of alphanumeric characters"))
+        for key in ("reportingInstance", "action", "reason"):
+            value = body.get(key)
+            if not isinstance(value, str) or not value or len(value) > 128:
+                problems.append((key, "Required value or can have at most 128 characters"))
+        if body.get("type") not in ("Normal", "Warning"):
+            problems.append(("type", "Unsupported value: must be Normal or Warning"))
+        note = body.get("note", "")
+        if not isinstance(note, str) or len(note.encode()) > 1024:
+            problems.append(("note", "can have at most 1024 characters"))
+        regarding = body.get("regarding") if isinstance(body.get("regarding"), dict) else {}
+        if regarding.get("namespace") != namespace:
+            problems.append(("regarding.namespace", "does not match event.namespace"))
+        if problems:
+            causes = [{"reason": "FieldValueInvalid", "field": f, "message": m} for f, m in problems]
+            self._status(422, f'Event.events.k8s.io "{name}" is invalid', {"causes": causes})
+            return
+        path = f"{EVENTS_PATH.format(namespace=namespace)}/{name}"
+        stored = copy.deepcopy(body)
+        stored["metadata"] = {**meta, "namespace": namespace, "resourceVersion": "1", "uid": f"uid-{name}"}
+        with kube._lock:
+            exists = path in kube.objects
+            if not exists:
+                kube.objects[path] = stored
+        if exists:
+            details = {"name": name, "group": "events.k8s.io", "kind": "events"}
+            self._status(
+                409, f'events.events.k8s.io "{name}" already exists', details, reason="AlreadyExists"
+            )
+            return
+        self._json(201, stored)
+
+    def _status(
+        self, code: int, message: str, details: dict | None = None, reason: str | None = None
+    ) -> None:
         status: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
             "metadata": {},
             "status": "Failure",
             "message": message,
-            "reason": REASONS.get(code, "Unknown"),
+            "reason": reason or REASONS.get(code, "Unknown"),
             "code": code,
         }
         if details is not None:
             status["details"] = details
         self._json(code, status)
+
+    def _raw(self, code: int, data: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _json(self, code: int, payload: Any) -> None:
         data = json.dumps(payload).encode()
@@ -322,7 +500,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _patch_error(doc: Any, ops: list) -> str:
+    """The kube-apiserver's text for the first operation of a JSON Patch that cannot be applied."""
+    for op in ops:
+        path = op.get("path") if isinstance(op, dict) else None
+        try:
+            doc = jsonpatch.apply_patch(doc, [op])
+        except jsonpatch.JsonPatchTestFailed:
+            return f"testing value {path} failed: test failed"
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+            name = op.get("op") if isinstance(op, dict) else "an"
+            return f"{name} operation does not apply: doc is missing path: {path}: missing value"
+    return "the patch cannot be applied"
+
+
 def _default_message(code: int, path: str) -> str:
+    collection = _COLLECTION.match(path)
+    if collection is not None and code == 403:
+        return (
+            'events.events.k8s.io is forbidden: User "system:serviceaccount:rollout-system:rollout-hooks" '
+            'cannot create resource "events" in API group "events.k8s.io" '
+            f'in the namespace "{collection["ns"]}"'
+        )
     match = _PATH.match(path)
     if match is None:
         return f"fake failure {code} on {path}"
@@ -338,3 +537,55 @@ def _default_message(code: int, path: str) -> str:
         429: "Too many requests, please try again later.",
         500: "Internal error occurred: etcdserver: request timed out",
     }.get(code, f"fake failure {code}")
+
+
+def parse_label_selector(text: str) -> list[tuple[str, str, list[str]]]:
+    """The string form of a label selector (`a=b,c in (x,y),!d,e`) as (key, op, values)."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if current:
+        parts.append(current)
+    requirements = []
+    for raw in (p.strip() for p in parts):
+        set_match = re.fullmatch(r"(\S+)\s+(in|notin)\s+\(([^)]*)\)", raw)
+        if set_match:
+            values = [v.strip() for v in set_match[3].split(",") if v.strip()]
+            requirements.append((set_match[1], set_match[2], values))
+        elif re.fullmatch(r"![^=!\s]+", raw):
+            requirements.append((raw[1:], "!", []))
+        elif "!=" in raw:
+            key, value = raw.split("!=", 1)
+            requirements.append((key.strip(), "!=", [value.strip()]))
+        elif "=" in raw:
+            key, value = raw.split("==", 1) if "==" in raw else raw.split("=", 1)
+            requirements.append((key.strip(), "=", [value.strip()]))
+        elif re.fullmatch(r"[^=!\s(),]+", raw):
+            requirements.append((raw, "exists", []))
+        else:
+            raise ValueError(repr(raw))
+    return requirements
+
+
+def labels_match(requirements: list[tuple[str, str, list[str]]], labels: dict[str, str]) -> bool:
+    for key, op, values in requirements:
+        present = key in labels
+        if op == "=" and labels.get(key) != values[0]:
+            return False
+        if op == "!=" and present and labels[key] == values[0]:
+            return False
+        if op == "in" and not (present and labels[key] in values):
+            return False
+        if op == "notin" and present and labels[key] in values:
+            return False
+        if op == "exists" and not present:
+            return False
+        if op == "!" and present:
+            return False
+    return True

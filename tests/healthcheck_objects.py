@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from hooks.k8s import format_time
+from tests import flux_objects
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 CRD = Path(__file__).resolve().parent.parent / "crds" / "healthchecks.kuberik.com.yaml"
@@ -66,7 +67,12 @@ def rollout(
     tag: str | None = "v2",
     timestamp: str | None = None,
     retry: str | None = None,
+    cross_namespace: bool = False,
 ) -> dict:
+    """A Rollout as a HealthCheck sync sees it.
+
+    `cross_namespace` adds the label the HealthCheck relates by (docs/tenancy.md).
+    """
     spec: dict[str, Any] = {"releasesImagePolicy": {"name": name}}
     spec["healthCheckSelector"] = {"matchLabels": {"app": "web"}} if selector is None else selector
     history = []
@@ -80,10 +86,11 @@ def rollout(
         if retry is not None:
             entry["lastRetryTimestamp"] = retry
         history.append(entry)
+    labels = {"rollout.kuberik.com/cross-namespace-health": "true"} if cross_namespace else {}
     return {
         "apiVersion": "kuberik.com/v1alpha1",
         "kind": "Rollout",
-        "metadata": {"name": name, "namespace": namespace, "generation": 1},
+        "metadata": {"name": name, "namespace": namespace, "generation": 1, "labels": labels},
         "spec": spec,
         "status": {"history": history},
     }
@@ -116,7 +123,11 @@ def kustomization(
     spec: dict[str, Any] = {"interval": "5m", "path": "./", "prune": True, "wait": True}
     spec["postBuild"] = {"substitute": {"VERSION": "v2"} if substitute is None else substitute}
     spec["sourceRef"] = {"kind": "OCIRepository" if source else "GitRepository", "name": source or "repo"}
-    status: dict[str, Any] = {"conditions": [READY] if conditions is None else conditions}
+    written = observed if isinstance(observed, int) and observed > 0 else generation
+    conditions = [READY] if conditions is None else conditions
+    # Flux writes each condition's own observedGeneration: the generation it was written for.
+    conditions = [{"observedGeneration": written, **c} for c in conditions]
+    status: dict[str, Any] = {"conditions": conditions}
     if observed is not None:
         status["observedGeneration"] = observed
     if applied is not None:
@@ -138,13 +149,10 @@ def kustomization(
 
 
 def oci_repository(name: str = "app-repo", namespace: str = "team", rollout_name: str | None = "web") -> dict:
-    annotations = {} if rollout_name is None else {"rollout.kuberik.com/rollout": rollout_name}
-    return {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
-        "spec": {"url": "oci://example.com/app", "ref": {"tag": "v2"}},
-    }
+    """An OCIRepository source-controller reconciled: Ready for v2 (tests/flux_objects.py)."""
+    obj = flux_objects.ocirepository(name, "v2", rollout=rollout_name)
+    obj["metadata"]["namespace"] = namespace
+    return flux_objects.ready(obj, "v2")
 
 
 def namespace(name: str = "team", labels: dict | None = None) -> dict:

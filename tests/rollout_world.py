@@ -16,6 +16,7 @@ from typing import Any
 from hooks.app import create_app
 from hooks.k8s import get_condition
 from hooks.patchplan import PatchOutcome, PlannedPatch
+from tests import flux_objects as flux
 from tests.crd_schema import errors_of, validator
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -24,6 +25,11 @@ NS = "shop"
 
 def ts(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def reconciled(obj: dict, when: datetime) -> dict:
+    """An OCIRepository once source-controller stored the artifact of its current tag."""
+    return flux.ready(obj, obj["spec"].get("ref", {}).get("tag") or "latest", when)
 
 
 class RecordingActuator:
@@ -49,7 +55,8 @@ class World:
     status: dict = field(default_factory=dict)
     generation: int = 1
     policy: dict | None = None
-    semver_policy: bool = True
+    semver_policy: bool = True  # False: an alphabetical policy
+    policy_spec: dict | None = None  # replaces spec.policy (and may add filterTags)
     gates: dict = field(default_factory=dict)
     checks: dict = field(default_factory=dict)
     ocirepos: dict = field(default_factory=dict)
@@ -69,12 +76,35 @@ class World:
         policy_spec["policy"] = (
             {"semver": {"range": ">=0.0.0-0"}} if self.semver_policy else {"alphabetical": {}}
         )
+        if self.policy_spec is not None:
+            policy_spec.update(copy.deepcopy(self.policy_spec))
         self.policy = {
             "apiVersion": "image.toolkit.fluxcd.io/v1",
             "kind": "ImagePolicy",
             "metadata": {"name": "app", "namespace": NS},
             "spec": policy_spec,
             "status": {"latestRef": ref},
+        }
+
+    def ran(self, tag: str, ago: timedelta = timedelta(hours=1)) -> None:
+        """The Rollout already deployed and baked `tag` (a persisted history, not an adoption)."""
+        moment = ts(self.now - ago)
+        self.status = {
+            "availableReleases": [{"tag": tag, "discoveredAt": moment}],
+            "history": [
+                {
+                    "id": 1,
+                    "version": {"tag": tag, "discoveredAt": moment},
+                    "timestamp": moment,
+                    "message": "Automatic deployment",
+                    "trigger": "Automatic",
+                    "triggeredBy": {"kind": "System", "name": "rollout-controller"},
+                    "bakeStatus": "Succeeded",
+                    "bakeStatusMessage": "Bake completed successfully.",
+                    "bakeStartTime": moment,
+                    "bakeEndTime": moment,
+                }
+            ],
         }
 
     def advance(self, **delta: float) -> None:
@@ -124,38 +154,30 @@ class World:
         }
 
     def ocirepo(self, name: str, tag: str | None = "0.0.1", rollout: str = "app", **ref: str) -> None:
-        spec_ref = dict(ref)
-        if tag is not None:
-            spec_ref["tag"] = tag
-        self.ocirepos[name] = {
-            "apiVersion": "source.toolkit.fluxcd.io/v1",
-            "kind": "OCIRepository",
-            "metadata": {
-                "name": name,
-                "namespace": NS,
-                "annotations": {"rollout.kuberik.com/rollout": rollout},
-            },
-            "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/app-manifests", "ref": spec_ref},
-        }
+        """An OCIRepository Flux has reconciled: Ready with `tag`'s artifact (tests/flux_objects.py)."""
+        obj = flux.ocirepository(name, tag, rollout=rollout, **ref)
+        self.ocirepos[name] = flux.ready(obj, tag or "latest", self.now - timedelta(minutes=5))
 
     def kustomization(self, name: str, annotations: dict, substitute: dict | None = None) -> None:
-        spec: dict[str, Any] = {
-            "interval": "10m",
-            "path": "./",
-            "prune": True,
-            "sourceRef": {"kind": "OCIRepository", "name": "manifests"},
-        }
-        if substitute is not None:
-            spec["postBuild"] = {"substitute": substitute}
-        self.kustomizations[name] = {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": name, "namespace": NS, "annotations": annotations},
-            "spec": spec,
-        }
+        """A Kustomization Flux has applied (sourced from the OCIRepository `manifests`)."""
+        obj = flux.kustomization(name, annotations=annotations, substitute=substitute)
+        self.kustomizations[name] = self._applied(obj, self.now - timedelta(minutes=5))
+
+    def _applied(self, obj: dict, when: datetime) -> dict:
+        source = self.ocirepos.get(obj["spec"]["sourceRef"]["name"])
+        tag = (source or {}).get("spec", {}).get("ref", {}).get("tag") or "0.0.0"
+        return flux.ready(obj, tag, when)
+
+    def flux_reconciles(self) -> None:
+        """source-controller and kustomize-controller finish the current generation of everything."""
+        for name, obj in self.ocirepos.items():
+            self.ocirepos[name] = reconciled(obj, self.now)
+        for name, obj in self.kustomizations.items():
+            self.kustomizations[name] = self._applied(obj, self.now)
 
     def flux_applies(self) -> None:
-        """Flux catches up: the target objects now carry what was patched (as the API would)."""
+        """The API server stores what was patched (a spec change bumps the generation), then Flux
+        reconciles it."""
         import jsonpatch
 
         for patch in self.actuator.sent:
@@ -163,8 +185,13 @@ class World:
             if store is None or patch.name not in store:
                 continue
             with contextlib.suppress(jsonpatch.JsonPatchTestFailed):  # a conflict, as a 422 would be
-                store[patch.name] = jsonpatch.apply_patch(store[patch.name], list(patch.ops))
+                current = store[patch.name]
+                new = jsonpatch.apply_patch(current, list(patch.ops))
+                if new["spec"] != current["spec"]:
+                    new["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+                store[patch.name] = new
         self.actuator.sent.clear()
+        self.flux_reconciles()
 
     # --- the wire --------------------------------------------------------------------
     def rollout(self) -> dict:

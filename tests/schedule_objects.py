@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +18,8 @@ NAMESPACED_SYNC = "/rolloutschedule/sync"
 CLUSTER_SYNC = "/clusterrolloutschedule/sync"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def rule(name: str | None = None, *, start=None, end=None, days=None, dates=None) -> dict:
@@ -133,3 +134,32 @@ class Hooks:
             self.now = at
         path = NAMESPACED_SYNC if body["parent"]["metadata"].get("namespace") else CLUSTER_SYNC
         return self.post(path, body)
+
+    def settle(self, body: dict, *, at: datetime | None = None) -> dict:
+        """Sync, then sync again as Metacontroller does once it created the returned gates (a child
+        event) and persisted the status: `managedGates` lists what the children show is owned."""
+        first = self.sync(body, at=at)
+        body = json.loads(json.dumps(body))
+        body["parent"]["status"] = first["status"]
+        body["children"] = {GATES_KEY: {child_key(g): observed_gate(g) for g in first["children"]}}
+        return self.sync(body)
+
+
+def child_key(obj: dict) -> str:
+    md = obj["metadata"]
+    return f"{md['namespace']}/{md['name']}" if md.get("namespace") else md["name"]
+
+
+def gate_hash(kind: str, namespace: str, schedule_name: str, rollout_name: str) -> str:
+    """docs/spec/v1alpha1/rolloutschedule.md, computed here independently of hooks/schedule/gates.py."""
+    return hashlib.sha256("\x00".join((kind, namespace, schedule_name, rollout_name)).encode()).hexdigest()[
+        :8
+    ]
+
+
+def expected_gate(
+    schedule_name: str, rollout_name: str, *, namespace: str = "team", cluster: bool = False
+) -> str:
+    kind = "ClusterRolloutSchedule" if cluster else "RolloutSchedule"
+    suffix = gate_hash(kind, "" if cluster else namespace, schedule_name, rollout_name)
+    return f"{schedule_name}-{rollout_name}-{suffix}"

@@ -13,9 +13,10 @@ import time
 import httpx2
 import pytest
 
-from hooks.actuator import CONFLICT_MESSAGE, Actuator, outcome_for_exception
+from hooks.actuator import CONFLICT_MESSAGE, Actuator, outcome_for_exception, outcome_for_status
 from hooks.logjson import JsonFormatter
-from hooks.patchplan import PatchOutcome, PlannedPatch, plan_fields, remove_annotation_ops, set_ops
+from hooks.patchplan import PatchOutcome, PlannedPatch, plan_fields, set_ops
+from tests import flux_objects as flux
 from tests.fakekube import FAKE_TOKEN, FakeKube, path_for, write_kubeconfig
 
 TAG = ["spec", "ref", "tag"]
@@ -23,34 +24,15 @@ SUBSTITUTE = ["spec", "postBuild", "substitute"]
 
 
 def oci(name: str = "web", tag: str = "1.0.0") -> dict:
-    return {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {
-            "name": name,
-            "namespace": "apps",
-            "annotations": {"rollout.kuberik.com/rollout": "web"},
-        },
-        "spec": {"interval": "5m", "url": f"oci://ghcr.io/example/{name}", "ref": {"tag": tag}},
-    }
+    """An OCIRepository as source-controller left it: Ready for `tag`."""
+    return flux.ready(flux.ocirepository(name, tag, rollout="web"), tag)
 
 
 def kustomization(name: str = "web", **spec) -> dict:
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {"name": name, "namespace": "apps"},
-        "spec": {"interval": "10m", "path": "./deploy", "prune": True, **spec},
-    }
-
-
-def rollout(annotations: dict) -> dict:
-    return {
-        "apiVersion": "kuberik.com/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": "web", "namespace": "apps", "annotations": annotations},
-        "spec": {"releasesImagePolicy": {"name": "web"}},
-    }
+    """A Kustomization Ready for the 1.0.0 artifact, with `spec` fields replaced."""
+    obj = flux.ready(flux.kustomization(name, source=name), "1.0.0")
+    obj["spec"].update(spec)
+    return obj
 
 
 def planned(obj: dict, ops: list[dict]) -> PlannedPatch:
@@ -101,7 +83,7 @@ def test_replaces_the_oci_tag_with_one_guarded_json_patch(fake_kube, actuator):
 
     [request] = fake_kube.requests
     assert request.method == "PATCH"
-    assert request.path == patch.path == path_for("OCIRepository", "apps", "web")
+    assert request.path == patch.path == path_for("OCIRepository", "shop", "web")
     assert request.content_type == "application/json-patch+json"
     assert request.authorization == f"Bearer {FAKE_TOKEN}"
     assert request.query == {"fieldManager": ["kuberik-rollout"]}
@@ -109,7 +91,7 @@ def test_replaces_the_oci_tag_with_one_guarded_json_patch(fake_kube, actuator):
         {"op": "test", "path": "/spec/ref/tag", "value": "1.0.0"},
         {"op": "replace", "path": "/spec/ref/tag", "value": "1.1.0"},
     ]
-    stored = fake_kube.get("OCIRepository", "apps", "web")
+    stored = fake_kube.get("OCIRepository", "shop", "web")
     expected = copy.deepcopy(web)
     expected["spec"]["ref"]["tag"] = "1.1.0"
     assert stored["spec"] == expected["spec"]
@@ -130,7 +112,7 @@ def test_adds_a_missing_substitute_guarded_by_a_test_of_its_parent(fake_kube, ac
 
     assert actuator.apply([patch]) == [PatchOutcome("applied", "")]
 
-    stored = fake_kube.get("Kustomization", "apps", "web")
+    stored = fake_kube.get("Kustomization", "shop", "web")
     substitute = stored["spec"]["postBuild"]["substitute"]
     assert substitute["APP_VERSION"] == "2.0.0"
     assert substitute.get("OTHER") == spec.get("postBuild", {}).get("substitute", {}).get("OTHER")
@@ -149,7 +131,7 @@ def test_several_substitutes_of_one_kustomization_go_in_one_patch(fake_kube, act
     assert actuator.apply([planned(kust, ops)]) == [PatchOutcome("applied", "")]
 
     assert len(fake_kube.requests) == 1
-    stored = fake_kube.get("Kustomization", "apps", "web")
+    stored = fake_kube.get("Kustomization", "shop", "web")
     assert stored["spec"]["postBuild"]["substitute"] == {
         "API_VERSION": "1.1.0",
         "WEB_VERSION": "3.0.0",
@@ -161,15 +143,15 @@ def test_outcomes_keep_the_order_of_the_patches(fake_kube, actuator):
     objs = [oci("a"), oci("b"), oci("c")]
     for obj in objs:
         fake_kube.put(obj)
-    fake_kube.fail(403, path=path_for("OCIRepository", "apps", "b"))
+    fake_kube.fail(403, path=path_for("OCIRepository", "shop", "b"))
 
     outcomes = actuator.apply([tag_patch(obj, "2.0.0") for obj in objs])
 
     assert [o.result for o in outcomes] == ["applied", "error", "applied"]
     assert outcomes[1].message.startswith("forbidden: ")
-    assert fake_kube.get("OCIRepository", "apps", "a")["spec"]["ref"]["tag"] == "2.0.0"
+    assert fake_kube.get("OCIRepository", "shop", "a")["spec"]["ref"]["tag"] == "2.0.0"
     assert unchanged(fake_kube, objs[1])
-    assert fake_kube.get("OCIRepository", "apps", "c")["spec"]["ref"]["tag"] == "2.0.0"
+    assert fake_kube.get("OCIRepository", "shop", "c")["spec"]["ref"]["tag"] == "2.0.0"
 
 
 def test_a_stale_test_is_a_conflict_and_leaves_the_object_alone(fake_kube, actuator):
@@ -191,21 +173,6 @@ def test_a_changed_parent_is_a_conflict(fake_kube, actuator):
     assert unchanged(fake_kube, current)
 
 
-def test_removes_an_acknowledged_annotation_only_while_it_has_the_acted_on_value(fake_kube, actuator):
-    key = "rollout.kuberik.com/force-deploy"
-    fake_kube.put(rollout({key: "1.2.3", "keep": "me"}))
-    patch = PlannedPatch("Rollout", "apps", "web", tuple(remove_annotation_ops(key, "1.2.3")))
-
-    assert actuator.apply([patch]) == [PatchOutcome("applied", "")]
-    assert fake_kube.requests[0].path == "/apis/kuberik.com/v1alpha1/namespaces/apps/rollouts/web"
-    assert fake_kube.get("Rollout", "apps", "web")["metadata"]["annotations"] == {"keep": "me"}
-
-    # The operator set a new value meanwhile: the old acknowledgement must not remove it.
-    fake_kube.put(rollout({key: "1.2.4"}))
-    assert actuator.apply([patch]) == [PatchOutcome("conflict", CONFLICT_MESSAGE)]
-    assert fake_kube.get("Rollout", "apps", "web")["metadata"]["annotations"] == {key: "1.2.4"}
-
-
 def test_concurrent_applies_share_one_client(fake_kube, actuator):
     objs = [oci(f"app{i}") for i in range(8)]
     for obj in objs:
@@ -224,7 +191,7 @@ def test_concurrent_applies_share_one_client(fake_kube, actuator):
     assert all(outcomes == [PatchOutcome("applied", "")] for outcomes in results.values())
     assert len(results) == 8
     assert all(
-        fake_kube.get("OCIRepository", "apps", o["metadata"]["name"])["spec"]["ref"]["tag"] == "9.9.9"
+        fake_kube.get("OCIRepository", "shop", o["metadata"]["name"])["spec"]["ref"]["tag"] == "9.9.9"
         for o in objs
     )
 
@@ -265,7 +232,7 @@ def test_a_missing_object_is_not_found(fake_kube, actuator):
     assert outcome == PatchOutcome(
         "error", 'not found: ocirepositories.source.toolkit.fluxcd.io "gone" not found'
     )
-    assert fake_kube.get("OCIRepository", "apps", "gone") is None  # never created
+    assert fake_kube.get("OCIRepository", "shop", "gone") is None  # never created
 
 
 def test_a_wrong_token_is_unauthorized(fake_kube, tmp_path, monkeypatch):
@@ -356,7 +323,7 @@ def test_the_sync_budget_stops_sending_once_used_up(fake_kube):
 
     assert outcomes[:2] == [PatchOutcome("applied", ""), PatchOutcome("applied", "")]
     assert outcomes[2] == PatchOutcome("error", "not sent: this sync used up its 7s budget for API calls")
-    assert [r.path for r in fake_kube.requests] == [path_for("OCIRepository", "apps", n) for n in ("a", "b")]
+    assert [r.path for r in fake_kube.requests] == [path_for("OCIRepository", "shop", n) for n in ("a", "b")]
     assert unchanged(fake_kube, objs[2])
 
 
@@ -382,7 +349,7 @@ def test_http_errors_without_a_json_status_still_map_by_code():
 def test_apply_never_raises(fake_kube, actuator):
     fake_kube.put(oci())
     unencodable = PlannedPatch(
-        "OCIRepository", "apps", "web", ({"op": "test", "path": "/a", "value": object()},)
+        "OCIRepository", "shop", "web", ({"op": "test", "path": "/a", "value": object()},)
     )
     good = tag_patch(oci(), "1.1.0")
 
@@ -493,13 +460,13 @@ def test_dry_run_sends_nothing_and_logs_the_planned_patch(fake_kube, monkeypatch
     assert record.levelno == logging.INFO
     assert record.fields["actuation"] == {
         "kind": "OCIRepository",
-        "namespace": "apps",
+        "namespace": "shop",
         "name": "web",
         "result": "dry-run",
         "ops": patch.ops,
     }
     line = json.loads(JsonFormatter().format(record))  # the service's JSON log line
-    assert line["msg"] == "planned (dry-run) OCIRepository apps/web: dry-run"
+    assert line["msg"] == "planned (dry-run) OCIRepository shop/web: dry-run"
     assert line["actuation"]["ops"] == list(patch.ops)
 
 
@@ -510,29 +477,32 @@ def test_dry_run_needs_no_credentials(tmp_path, monkeypatch):
     assert actuator.apply([tag_patch(oci(), "1.1.0")]) == [PatchOutcome("dry-run", "dry-run")]
 
 
-@pytest.mark.parametrize("value", ["", "apply", " Apply ", "DRY-RUN", "yes-please"])
-def test_actuation_mode_from_env(fake_kube, caplog, value):
-    with caplog.at_level(logging.WARNING, logger="hooks.actuator"):
-        actuator = Actuator.from_env({**os.environ, "ROLLOUT_ACTUATION": value})
-    assert actuator.mode == ("dry-run" if value == "DRY-RUN" else "apply")
-    warned = any("ROLLOUT_ACTUATION" in r.getMessage() for r in caplog.records)
-    assert warned == (value == "yes-please")
+@pytest.mark.parametrize(("value", "mode"), [("", "apply"), ("apply", "apply"), (" dry-run ", "dry-run")])
+def test_actuation_mode_from_env(fake_kube, value, mode):
+    assert Actuator.from_env({**os.environ, "ROLLOUT_ACTUATION": value}).mode == mode
+
+
+@pytest.mark.parametrize("value", ["Apply", "DRY-RUN", "dryrun", "yes-please"])
+def test_unknown_actuation_mode_is_refused(value):
+    """docs/service.md: a typo such as `dryrun` must never silently mean apply."""
+    with pytest.raises(ValueError, match="expected 'apply' or 'dry-run'"):
+        Actuator.from_env({"ROLLOUT_ACTUATION": value})
 
 
 @pytest.mark.parametrize(
     ("patch", "reason"),
     [
-        (PlannedPatch("Deployment", "apps", "web", ({"op": "test", "path": "/a", "value": 1},)), "kind"),
-        (PlannedPatch("OCIRepository", "apps", "web", ()), "test op"),
+        (PlannedPatch("Deployment", "shop", "web", ({"op": "test", "path": "/a", "value": 1},)), "kind"),
+        (PlannedPatch("OCIRepository", "shop", "web", ()), "test op"),
         (
             PlannedPatch(
-                "OCIRepository", "apps", "web", ({"op": "replace", "path": "/spec/ref/tag", "value": "x"},)
+                "OCIRepository", "shop", "web", ({"op": "replace", "path": "/spec/ref/tag", "value": "x"},)
             ),
             "test op",
         ),
-        (PlannedPatch("OCIRepository", "apps", "", ({"op": "test", "path": "/a", "value": 1},)), "name"),
+        (PlannedPatch("OCIRepository", "shop", "", ({"op": "test", "path": "/a", "value": 1},)), "name"),
         (PlannedPatch("OCIRepository", "", "web", ({"op": "test", "path": "/a", "value": 1},)), "namespace"),
-        (PlannedPatch("OCIRepository", "apps", "a/b", ({"op": "test", "path": "/a", "value": 1},)), "name"),
+        (PlannedPatch("OCIRepository", "shop", "a/b", ({"op": "test", "path": "/a", "value": 1},)), "name"),
     ],
 )
 @pytest.mark.parametrize("mode", ["apply", "dry-run"])
@@ -555,8 +525,82 @@ def test_applied_patches_are_logged_without_secrets(fake_kube, actuator, caplog)
         actuator.apply([tag_patch(oci(), "1.1.0")])
     records = actuation_records(caplog)
     assert [r.fields["actuation"] for r in records] == [
-        {"kind": "OCIRepository", "namespace": "apps", "name": "web", "result": "applied", "message": ""}
+        {"kind": "OCIRepository", "namespace": "shop", "name": "web", "result": "applied", "message": ""}
     ]
     assert records[0].levelno == logging.INFO
     assert FAKE_TOKEN not in caplog.text
     assert all(FAKE_TOKEN not in repr(r.__dict__) for r in caplog.records)
+
+
+# --- 422s and bodies that are not a Status (docs/targets.md) ---------------------------------
+
+
+def test_a_failed_test_reported_by_the_api_server_is_a_conflict(fake_kube, actuator):
+    """The API server's own text for a failed `test`: someone else changed the field."""
+    obj = oci()
+    fake_kube.put(oci(tag="1.0.5"))  # changed by someone else since it was observed
+    assert actuator.apply([tag_patch(obj, "1.1.0")]) == [PatchOutcome("conflict", CONFLICT_MESSAGE)]
+    [request] = fake_kube.patches()
+    assert fake_kube.get("OCIRepository", "shop", "web")["spec"]["ref"]["tag"] == "1.0.5"
+    assert request.body[0]["op"] == "test"
+
+
+def test_an_admission_refusal_422_is_an_error_naming_it(fake_kube, actuator):
+    fake_kube.put(oci())
+    message = (
+        'ocirepositories.source.toolkit.fluxcd.io "web" is forbidden: ValidatingAdmissionPolicy '
+        "'pinned-tags' with binding 'pinned-tags' denied request: tags must be pinned"
+    )
+    fake_kube.fail(422, message=message)
+    [outcome] = actuator.apply([tag_patch(oci(), "1.1.0")])
+    assert outcome.result == "error"
+    assert outcome.message.startswith('invalid: ocirepositories.source.toolkit.fluxcd.io "web" is forbidden')
+    assert "pinned-tags" in outcome.message
+
+
+def test_a_422_without_any_cause_is_an_error_not_a_conflict(fake_kube, actuator):
+    fake_kube.put(oci())
+    fake_kube.fail(422, message='Kustomization.kustomize.toolkit.fluxcd.io "web" is invalid')
+    [outcome] = actuator.apply([tag_patch(oci(), "1.1.0")])
+    assert outcome == PatchOutcome(
+        "error", 'invalid: Kustomization.kustomize.toolkit.fluxcd.io "web" is invalid'
+    )
+
+
+def html_502(request_id: str, date: str) -> bytes:
+    return (
+        "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
+        f"</center><hr><center>nginx</center><p>request {request_id} at {date}</p></body></html>"
+    ).encode()
+
+
+def test_an_html_502_page_becomes_one_fixed_bounded_message(fake_kube, actuator):
+    fake_kube.put(oci())
+    outcomes = []
+    for request_id, date in (
+        ("a1b2", "Mon, 02 Mar 2026 09:00:01 GMT"),
+        ("c3d4", "Mon, 02 Mar 2026 09:00:12 GMT"),
+    ):
+        fake_kube.fail(502, raw=html_502(request_id, date), times=1)
+        outcomes.extend(actuator.apply([tag_patch(oci(), "1.1.0")]))
+    expected = PatchOutcome("error", "API server error 502: HTTP 502 with a non-Status body (text/html)")
+    assert outcomes == [expected, expected], "the page's request id and date never reach the status"
+
+
+def test_volatile_parts_of_api_messages_are_replaced():
+    first = outcome_for_status(
+        500,
+        {
+            "message": "etcd timeout for request 0d9c1f4e-8a56-4a52-9a8d-1f0d2f6c9d3e"
+            " at 2026-03-02T09:00:01.123Z after 2.003s"
+        },
+    )
+    second = outcome_for_status(
+        500,
+        {
+            "message": "etcd timeout for request 5b1e0c7a-1111-4a52-9a8d-000000000000"
+            " at 2026-03-02T09:07:45Z after 1.5s"
+        },
+    )
+    assert first == second
+    assert first.message == "API server error 500: etcd timeout for request <id> at <time> after <duration>"

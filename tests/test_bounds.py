@@ -63,12 +63,18 @@ def test_long_operator_texts_are_cut_in_history_and_conditions():
         "rollout.kuberik.com/force-deploy": "f" * 5000,
     }
     world.sync()
-    assert len(world.message("Ready")) == bounds.CONDITION_MESSAGE_CHARS
+    assert world.condition("Ready") == ("False", "ForceDeployVersionUnknown")
+    assert len(world.message("Ready")) <= bounds.CONDITION_MESSAGE_CHARS
+    # deploy-message/deploy-user describe only the manual deploy of the same change (docs/operations.md)
     world.annotations["rollout.kuberik.com/force-deploy"] = "1.0.0"
+    world.annotations["rollout.kuberik.com/deploy-message"] = "n" * 5000
+    world.annotations["rollout.kuberik.com/deploy-user"] = "v" * 5000
     world.spec["wantedVersion"] = "2.0.0"
     world.sync()
     entry = world.history[0]
-    assert len(entry["message"]) == bounds.MESSAGE_CHARS and entry["message"].endswith("...")
+    assert (
+        entry["message"] == "n" * bounds.DEPLOY_MESSAGE_CHARS
+    )  # its first 1024 characters (docs/operations.md)
     assert len(entry["triggeredBy"]["name"]) == bounds.NAME_CHARS
 
 

@@ -36,7 +36,7 @@ KINDS = {
     "clusterrolloutschedules.kuberik.com.yaml": ("ClusterRolloutSchedule", "Cluster"),
 }
 PRINTER_COLUMNS = {
-    "Rollout": ["Version", "Bake", "Ready", "Message", "Age"],
+    "Rollout": ["Version", "Bake", "Ready", "Blocked", "Suspended", "Message", "Age"],
     "RolloutGate": ["Rollout", "Passing", "Allowed", "Age"],
     "HealthCheck": ["Class", "Status", "Message", "Age"],
     "RolloutSchedule": ["Action", "Active", "Next", "Age"],
@@ -55,9 +55,18 @@ STATUS_FIELDS = {
         "history",
         "targets",
         "acknowledgedAnnotations",
+        "hold",
     },
     "RolloutGate": {"passing", "allowedVersions"},
-    "HealthCheck": {"observedGeneration", "status", "message", "lastErrorTime", "lastChangeTime"},
+    "HealthCheck": {
+        "observedGeneration",
+        "status",
+        "message",
+        "lastErrorTime",
+        "lastChangeTime",
+        "failingSince",
+        "queryErrorSince",
+    },
     "RolloutSchedule": {
         "observedGeneration",
         "active",
@@ -292,6 +301,8 @@ def test_only_the_intended_fields_have_defaults() -> None:
             "Rollout.spec.releaseUpdateInterval",
             "Rollout.spec.availableReleasesRetentionDays",
             "Rollout.spec.availableReleasesMinCount",
+            "Rollout.spec.onBakeFailure",
+            "Rollout.spec.suspend",
             "RolloutSchedule.spec.timezone",
             "RolloutSchedule.spec.action",
             "ClusterRolloutSchedule.spec.timezone",

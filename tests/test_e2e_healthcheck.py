@@ -15,8 +15,8 @@ from datetime import timedelta
 import jsonpatch
 
 from hooks.app import create_app
-from hooks.k8s import format_time
 from hooks.patchplan import PatchOutcome
+from tests import flux_objects as flux
 from tests.healthcheck_objects import NOW, at, condition, healthcheck, kustomization, namespace
 
 
@@ -82,8 +82,8 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def rollout_sync(client, cluster: Cluster) -> dict:
-    rollout = cluster.get("Rollout", "web")
+def rollout_sync(client, cluster: Cluster, ns: str = "team") -> dict:
+    rollout = cluster.get("Rollout", "web", ns)
     body = {
         "controller": {"kind": "CompositeController"},
         "parent": copy.deepcopy(rollout),
@@ -99,8 +99,8 @@ def rollout_sync(client, cluster: Cluster) -> dict:
     return status
 
 
-def healthcheck_sync(client, cluster: Cluster) -> dict:
-    check = cluster.get("HealthCheck", "app-health")
+def healthcheck_sync(client, cluster: Cluster, ns: str = "team") -> dict:
+    check = cluster.get("HealthCheck", "app-health", ns)
     body = {
         "controller": {"kind": "DecoratorController"},
         "parent": copy.deepcopy(check),
@@ -119,22 +119,27 @@ def healthcheck_sync(client, cluster: Cluster) -> dict:
 
 
 def flux_reconciles(cluster: Cluster, clock: Clock, tag: str) -> None:
+    """kustomize-controller applies the current generation (its source is a GitRepository)."""
     ks = cluster.get("Kustomization", "app")
-    ks["status"]["observedGeneration"] = ks["metadata"]["generation"]
-    ks["status"]["lastAppliedRevision"] = f"main@sha1:{tag}"
-    ks["status"]["conditions"] = [
-        condition(
-            "Ready",
-            "True",
-            "ReconciliationSucceeded",
-            f"Applied revision: main@sha1:{tag}",
-            format_time(clock.now),
-        )
-    ]
+    cluster.put(flux.ready(ks, tag, clock.now, applied=f"main@sha1:{tag}"))
 
 
-def deploy_head(cluster: Cluster) -> dict:
-    return cluster.get("Rollout", "web")["status"]["history"][0]
+def ran_0_9_0(tag: str = "0.9.0") -> dict:
+    """The Rollout already deployed and baked `tag` (an empty history would adopt it, docs rollout.md)."""
+    entry = {
+        "id": 1,
+        "version": {"tag": tag},
+        "timestamp": at(-3600),
+        "message": "Automatic deployment",
+        "trigger": "Automatic",
+        "bakeStatus": "Succeeded",
+        "bakeStatusMessage": "Bake completed successfully.",
+    }
+    return {"availableReleases": [{"tag": tag, "discoveredAt": at(-3600)}], "history": [entry]}
+
+
+def deploy_head(cluster: Cluster, ns: str = "team") -> dict:
+    return cluster.get("Rollout", "web", ns)["status"]["history"][0]
 
 
 def test_deploy_reset_catch_up_healthy_bake():
@@ -167,6 +172,7 @@ def test_deploy_reset_catch_up_healthy_bake():
                 "bakeTime": "10m",
                 "healthCheckSelector": {"matchLabels": {"app": "web"}},
             },
+            "status": ran_0_9_0(),
         },
     )
     client = create_app(clock=clock, actuator=cluster).test_client()
@@ -184,6 +190,7 @@ def test_deploy_reset_catch_up_healthy_bake():
         "status": "Pending",
         "message": "waiting for 1.0.0 to be applied",
         "lastChangeTime": at(seconds=5),
+        "observedGeneration": 1,  # written by the hook (docs/spec/v1alpha1/healthcheck.md)
     }
 
     # 3. The Rollout, seeing the deployment persisted, patches the Kustomization.
@@ -255,6 +262,7 @@ def test_failure_after_deploy_fails_the_bake():
                 "bakeTime": "10m",
                 "healthCheckSelector": {"matchLabels": {"app": "web"}},
             },
+            "status": ran_0_9_0(),
         },
     )
     client = create_app(clock=clock, actuator=cluster).test_client()
@@ -264,11 +272,12 @@ def test_failure_after_deploy_fails_the_bake():
     healthcheck_sync(client, cluster)
 
     clock.advance(seconds=30)
+    # kustomize-controller applied generation 2 and its health check failed: Ready=False for
+    # generation 2, Reconciling=ProgressingWithRetry, observedGeneration left at 1.
     ks = cluster.get("Kustomization", "app")
-    ks["status"]["observedGeneration"] = ks["metadata"]["generation"]
-    ks["status"]["conditions"] = [
-        condition("Ready", "False", "HealthCheckFailed", "deployment/web not ready", format_time(clock.now))
-    ]
+    message = "health check failed after 30s: timeout waiting for: [Deployment/team/web status: 'InProgress']"
+    cluster.put(flux.failed(flux.reconciling(ks, clock.now), "HealthCheckFailed", message, clock.now))
+    assert cluster.get("Kustomization", "app")["status"]["observedGeneration"] == 1
     check = healthcheck_sync(client, cluster)
     assert check["status"] == "Unhealthy"
     assert check["lastErrorTime"] == at(seconds=35)
@@ -278,3 +287,85 @@ def test_failure_after_deploy_fails_the_bake():
     head = deploy_head(cluster)
     assert head["bakeStatus"] == "Failed"
     assert head["failedHealthChecks"][0]["name"] == "app-health"
+
+
+def test_a_driven_source_chain_names_flux_failures_and_bakes_only_once_applied():
+    """Rollout -> OCIRepository tag -> Kustomization sourced from it -> HealthCheck of that
+    Kustomization, all shaped as Flux writes them (tests/flux_objects.py): a missing tag keeps the
+    check Pending naming the source's failure and the target Failed; once the tag exists, the bake
+    starts only after kustomize-controller applied the new artifact."""
+    clock = Clock()
+    clock.now = flux.at(0)
+    ns = flux.NS
+    repo = flux.ready(
+        flux.ocirepository("manifests", "1.0.0", rollout="web", generation=3), "1.0.0", flux.at(-60)
+    )
+    ks = flux.ready(flux.kustomization("app", generation=2), "1.0.0", flux.at(-59))
+    rollout_obj = {
+        "apiVersion": "kuberik.com/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": ns, "generation": 1},
+        "spec": {
+            "releasesImagePolicy": {"name": "web"},
+            "bakeTime": "10m",
+            "deployTimeout": "30m",
+            "healthCheckSelector": {"matchLabels": {"app": "web"}},
+        },
+        "status": ran_0_9_0("1.0.0"),
+    }
+    cluster = Cluster(
+        namespace(ns),
+        repo,
+        ks,
+        healthcheck(namespace=ns, target="app"),
+        flux.image_policy("1.1.0", "web"),
+        rollout_obj,
+    )
+    client = create_app(clock=clock, actuator=cluster).test_client()
+
+    # decided (write-ahead), then the persisted decision is patched: generation 4
+    rollout_sync(client, cluster, ns)
+    assert deploy_head(cluster, ns)["version"]["tag"] == "1.1.0"
+    clock.advance(seconds=5)
+    rollout_sync(client, cluster, ns)
+    assert cluster.patches == [("OCIRepository", "manifests")]
+    repo = cluster.get("OCIRepository", "manifests", ns)
+    assert (repo["spec"]["ref"]["tag"], repo["metadata"]["generation"]) == ("1.1.0", 4)
+
+    # the check is reset and waits for 1.1.0; source-controller cannot pull the tag
+    clock.advance(seconds=5)
+    pull = (
+        "failed to determine artifact digest: "
+        "GET https://ghcr.io/v2/acme/app-manifests/manifests/1.1.0: MANIFEST_UNKNOWN"
+    )
+    cluster.put(flux.failed(flux.reconciling(repo, clock.now), "OCIArtifactPullFailed", pull, clock.now))
+    check = healthcheck_sync(client, cluster, ns)
+    assert check["status"] == "Pending"
+    assert check["message"] == (
+        f"waiting for 1.1.0 to be applied; OCIRepository {ns}/manifests failed: OCIArtifactPullFailed: {pull}"
+    )
+    status = rollout_sync(client, cluster, ns)
+    tag_entry = next(t for t in status["targets"] if t["field"] == "spec.ref.tag")
+    assert (tag_entry["state"], tag_entry["message"]) == ("Failed", f"OCIArtifactPullFailed: {pull}")
+    assert deploy_head(cluster, ns)["bakeStatus"] == "Deploying"
+
+    # the tag is pushed: source-controller stores the artifact; the Kustomization still runs 1.0.0
+    clock.advance(minutes=2)
+    cluster.put(flux.ready(cluster.get("OCIRepository", "manifests", ns), "1.1.0", clock.now))
+    check = healthcheck_sync(client, cluster, ns)
+    assert (check["status"], check["message"]) == ("Pending", "waiting for 1.1.0 to be applied")
+    rollout_sync(client, cluster, ns)
+    assert deploy_head(cluster, ns)["bakeStatus"] == "Deploying"
+
+    # kustomize-controller applies the new artifact: Healthy, and the bake starts
+    clock.advance(seconds=40)
+    cluster.put(flux.ready(cluster.get("Kustomization", "app", ns), "1.1.0", clock.now))
+    check = healthcheck_sync(client, cluster, ns)
+    assert (check["status"], check["message"]) == ("Healthy", f"Applied revision: {flux.revision('1.1.0')}")
+    clock.advance(seconds=5)
+    status = rollout_sync(client, cluster, ns)
+    assert {t["state"] for t in status["targets"]} == {"Synced"}
+    assert deploy_head(cluster, ns)["bakeStatus"] == "InProgress"
+    clock.advance(minutes=10)
+    rollout_sync(client, cluster, ns)
+    assert deploy_head(cluster, ns)["bakeStatus"] == "Succeeded"

@@ -16,14 +16,19 @@ def client():
     return create_app(clock=lambda: T0, actuator=RecordingActuator()).test_client()
 
 
-def test_sample_sync_request_deploys_the_announced_release():
+def test_sample_sync_request_adopts_what_the_targets_already_run():
+    # A new Rollout in front of a running podinfo records 6.7.0 (docs rollout.md) instead of deploying
+    # 6.7.1 through gates and health; the next syncs deploy 6.7.1 as an ordinary automatic decision.
     body = json.loads((REQUESTS / "rollout-sync.json").read_text())
     response = client().post("/rollout/sync", json=body)
     assert response.status_code == 200
     status = response.get_json()["status"]
     assert errors_of(validator("Rollout", part="status"), status) == []
-    assert status["history"][0]["version"]["tag"] == "6.7.1"
-    assert status["history"][0]["bakeStatus"] == "Deploying"
+    [entry] = status["history"]
+    assert (entry["version"]["tag"], entry["trigger"], entry["adopted"]) == ("6.7.0", "Adoption", True)
+    assert entry["bakeStatus"] == "Deploying"
+    assert status["releaseCandidates"] == ["6.7.1"]
+    assert response.get_json()["resyncAfterSeconds"] > 0
     assert {t["kind"] for t in status["targets"]} == {"OCIRepository", "Kustomization"}
 
 

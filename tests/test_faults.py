@@ -15,7 +15,7 @@ import copy
 import os
 import socket
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,48 +23,28 @@ import pytest
 from hooks.actuator import Actuator
 from hooks.app import create_app
 from hooks.k8s import get_condition
+from tests import flux_objects as flux
 from tests.crd_schema import errors_of, validator
 from tests.fakekube import FakeKube, write_kubeconfig
+from tests.flux_objects import NS, T0, ts
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-NS = "shop"
 SCHEMA = validator("Rollout", part="status")
 
 
-def ts(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def oci() -> dict:
-    return {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "OCIRepository",
-        "metadata": {
-            "name": "manifests",
-            "namespace": NS,
-            "annotations": {"rollout.kuberik.com/rollout": "app"},
-        },
-        "spec": {"interval": "5m", "url": "oci://ghcr.io/acme/app-manifests", "ref": {"tag": "1.0.0"}},
-    }
+    """The OCIRepository as source-controller left it: Ready for 1.0.0 (generation 2)."""
+    return flux.ready(flux.ocirepository("manifests", "1.0.0", generation=2), "1.0.0", T0 - timedelta(days=1))
 
 
 def kustomization() -> dict:
-    return {
-        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-        "kind": "Kustomization",
-        "metadata": {
-            "name": "app",
-            "namespace": NS,
-            "annotations": {"rollout.kuberik.com/substitute.APP_VERSION.from": "app"},
-        },
-        "spec": {
-            "interval": "10m",
-            "path": "./",
-            "prune": True,
-            "sourceRef": {"kind": "OCIRepository", "name": "manifests"},
-            "postBuild": {"substitute": {"APP_VERSION": "1.0.0", "REGION": "eu"}},
-        },
-    }
+    """The Kustomization sourced from it, which applied 1.0.0's artifact."""
+    obj = flux.kustomization(
+        "app",
+        annotations={"rollout.kuberik.com/substitute.APP_VERSION.from": "app"},
+        substitute={"APP_VERSION": "1.0.0", "REGION": "eu"},
+        generation=3,
+    )
+    return flux.ready(obj, "1.0.0", T0 - timedelta(days=1))
 
 
 DEPLOYED_1_0_0 = {
@@ -156,6 +136,16 @@ class Cluster:
         assert objects["Kustomization"]["spec"]["postBuild"]["substitute"]["APP_VERSION"] in recorded
         assert objects["Kustomization"]["spec"]["postBuild"]["substitute"]["REGION"] == "eu"
 
+    def flux_reconciles(self) -> None:
+        """source-controller, then kustomize-controller, finish the generation they were given."""
+        repo = self.kube.get("OCIRepository", NS, "manifests")
+        assert repo is not None
+        tag = repo["spec"]["ref"]["tag"]
+        self.kube.put(flux.ready(repo, tag, self.now))
+        app = self.kube.get("Kustomization", NS, "app")
+        assert app is not None
+        self.kube.put(flux.ready(app, tag, self.now))
+
     def tags(self) -> tuple[str, str]:
         objects = self.objects()
         return (
@@ -171,7 +161,21 @@ def condition(status: dict, type_: str) -> tuple[str, str]:
 
 
 def states(status: dict) -> list[tuple[str, str]]:
+    """(kind, state) of the substitute, the applied revision (read-only) and the tag entries."""
     return [(t["kind"], t["state"]) for t in status["targets"]]
+
+
+def by_field(status: dict) -> dict[str, dict]:
+    return {t["field"]: t for t in status["targets"]}
+
+
+def failing(status: dict) -> list[dict]:
+    return [t for t in status["targets"] if t["state"] == "Error"]
+
+
+PENDING3 = [("Kustomization", "Pending"), ("Kustomization", "Pending"), ("OCIRepository", "Pending")]
+APPLYING3 = [("Kustomization", "Applying"), ("Kustomization", "Applying"), ("OCIRepository", "Applying")]
+SYNCED3 = [("Kustomization", "Synced"), ("Kustomization", "Synced"), ("OCIRepository", "Synced")]
 
 
 @pytest.fixture
@@ -187,7 +191,7 @@ def decided(cluster: Cluster) -> dict:
     body = cluster.sync()
     assert cluster.status["history"][0]["version"]["tag"] == "1.1.0"
     assert cluster.kube.patches() == [], "a patch before the decision was persisted"
-    assert states(cluster.status) == [("Kustomization", "Pending"), ("OCIRepository", "Pending")]
+    assert states(cluster.status) == PENDING3
     return body
 
 
@@ -199,8 +203,12 @@ def test_decision_then_patch_then_synced(cluster):
     cluster.sync()  # the decision is persisted: now the patches go out
     assert cluster.tags() == ("1.1.0", "1.1.0")
     assert len(cluster.kube.patches()) == 2
-    body = cluster.sync()  # Metacontroller sees the objects change
-    assert states(cluster.status) == [("Kustomization", "Synced"), ("OCIRepository", "Synced")]
+    cluster.sync()  # Metacontroller sees the objects change; Flux has not reconciled them yet
+    assert states(cluster.status) == APPLYING3
+    assert condition(cluster.status, "TargetsSynced") == ("False", "TargetsPending")
+    cluster.flux_reconciles()
+    body = cluster.sync()
+    assert states(cluster.status) == SYNCED3
     assert condition(cluster.status, "TargetsSynced") == ("True", "AllTargetsSynced")
     assert condition(cluster.status, "Ready") == ("True", "Deployed")
     assert body["resyncAfterSeconds"] == 300
@@ -237,11 +245,14 @@ def test_crash_after_the_patch_replays_safely(cluster):
     # replay with the stale view: the guarded patches fail their test, nothing is overwritten
     replay = cluster.sync(status=persisted, objects=stale)
     assert cluster.tags() == ("1.1.0", "1.1.0")
-    assert states(replay["status"]) == [("Kustomization", "Pending"), ("OCIRepository", "Pending")]
+    assert states(replay["status"]) == PENDING3
     assert condition(replay["status"], "Ready") == ("True", "Deployed")
-    # the cache catches up: synced, history intact
+    # the cache catches up and Flux applies: synced, history intact
     cluster.sync()
-    assert states(cluster.status) == [("Kustomization", "Synced"), ("OCIRepository", "Synced")]
+    assert states(cluster.status) == APPLYING3
+    cluster.flux_reconciles()
+    cluster.sync()
+    assert states(cluster.status) == SYNCED3
     assert [h["version"]["tag"] for h in cluster.status["history"]] == ["1.1.0", "1.0.0"]
 
 
@@ -274,8 +285,12 @@ def test_api_errors_surface_as_error_state(cluster, code, prefix):
     cluster.kube.fail(code)
     body = cluster.sync()
     status = cluster.status
-    assert states(status) == [("Kustomization", "Error"), ("OCIRepository", "Error")]
-    for target in status["targets"]:
+    assert states(status) == [
+        ("Kustomization", "Error"),
+        ("Kustomization", "Pending"),
+        ("OCIRepository", "Error"),
+    ]
+    for target in failing(status):
         assert target["message"].startswith(prefix), target["message"]
         assert target["errorSince"] == ts(cluster.now)
     assert condition(status, "TargetsSynced") == ("False", "TargetsFailing")
@@ -287,12 +302,20 @@ def test_api_errors_surface_as_error_state(cluster, code, prefix):
     assert cluster.sync(write=False) == body
 
 
-@pytest.mark.parametrize("code", [409, 422])
-def test_conflicts_are_pending_and_replanned(cluster, code):
+TEST_FAILED = {
+    "causes": [
+        {"reason": "UnexpectedServerResponse", "message": "testing value /spec/ref/tag failed: test failed"}
+    ]
+}
+
+
+@pytest.mark.parametrize(("code", "details"), [(409, None), (422, TEST_FAILED)])
+def test_conflicts_are_pending_and_replanned(cluster, code, details):
     decided(cluster)
-    cluster.kube.fail(code, times=2)
+    message = "the server rejected our request due to an error in our request" if code == 422 else None
+    cluster.kube.fail(code, times=2, message=message, details=details)
     cluster.sync()
-    assert states(cluster.status) == [("Kustomization", "Pending"), ("OCIRepository", "Pending")]
+    assert states(cluster.status) == PENDING3
     assert condition(cluster.status, "Ready") == ("True", "Deployed")
     assert condition(cluster.status, "TargetsSynced") == ("False", "TargetsPending")
     assert cluster.tags() == ("1.0.0", "1.0.0")
@@ -311,8 +334,8 @@ def test_connection_refused_is_an_error(cluster, tmp_path, monkeypatch):
     cluster.actuator = Actuator.from_env(os.environ)
     cluster.client = create_app(clock=lambda: cluster.now, actuator=cluster.actuator).test_client()
     body = cluster.sync()
-    for target in cluster.status["targets"]:
-        assert target["state"] == "Error"
+    assert len(failing(cluster.status)) == 2
+    for target in failing(cluster.status):
         assert target["message"].startswith("cannot reach the Kubernetes API"), target["message"]
     assert condition(cluster.status, "Ready") == ("False", "TargetsFailing")
     assert body["resyncAfterSeconds"] == 10
@@ -325,8 +348,8 @@ def test_no_credentials_is_an_error(cluster, tmp_path, monkeypatch):
     cluster.actuator = Actuator.from_env(os.environ)
     cluster.client = create_app(clock=lambda: cluster.now, actuator=cluster.actuator).test_client()
     cluster.sync()
-    for target in cluster.status["targets"]:
-        assert target["state"] == "Error"
+    assert len(failing(cluster.status)) == 2
+    for target in failing(cluster.status):
         assert target["message"].startswith("no usable Kubernetes credentials"), target["message"]
 
 
@@ -339,12 +362,12 @@ def test_a_call_past_the_deadline_times_out_within_the_bound(cluster):
     started = time.monotonic()
     body = cluster.sync()
     elapsed = time.monotonic() - started
-    by_kind = {t["kind"]: t for t in cluster.status["targets"]}
-    assert (by_kind["OCIRepository"]["state"], by_kind["OCIRepository"]["message"]) == (
+    fields = by_field(cluster.status)
+    assert (fields["spec.ref.tag"]["state"], fields["spec.ref.tag"]["message"]) == (
         "Error",
         "timed out after 3s",
     )
-    assert by_kind["Kustomization"]["state"] == "Pending", "the other object is still patched"
+    assert fields["spec.postBuild.substitute.APP_VERSION"]["state"] == "Pending", "the other one is patched"
     assert condition(cluster.status, "Ready") == ("False", "TargetsFailing")
     assert body["resyncAfterSeconds"] == 10
     assert 2.9 < elapsed < 4.5, elapsed
@@ -370,7 +393,7 @@ def test_errors_back_off_doubling_up_to_five_minutes_then_recover(cluster):
     for _ in range(9):
         body = cluster.sync()
         delays.append(body["resyncAfterSeconds"])
-        assert {t["errorSince"] for t in cluster.status["targets"]} == {ts(first_error)}
+        assert {t["errorSince"] for t in failing(cluster.status)} == {ts(first_error)}
         assert condition(cluster.status, "Ready") == ("False", "TargetsFailing")
         cluster.now += timedelta(seconds=body["resyncAfterSeconds"])
     assert delays == [10, 10, 20, 40, 80, 160, 300, 300, 300]
@@ -382,7 +405,10 @@ def test_errors_back_off_doubling_up_to_five_minutes_then_recover(cluster):
     assert all("errorSince" not in t for t in cluster.status["targets"])
     assert condition(cluster.status, "Ready") == ("True", "Deployed")
     cluster.sync()
-    assert states(cluster.status) == [("Kustomization", "Synced"), ("OCIRepository", "Synced")]
+    assert states(cluster.status) == APPLYING3
+    cluster.flux_reconciles()
+    cluster.sync()
+    assert states(cluster.status) == SYNCED3
     assert condition(cluster.status, "TargetsSynced") == ("True", "AllTargetsSynced")
 
 
@@ -391,12 +417,43 @@ def test_one_failing_object_does_not_hold_back_the_other(cluster):
     failing = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/shop/kustomizations/app"
     cluster.kube.fail(403, path=failing)
     body = cluster.sync()
-    by_kind: dict[str, Any] = {t["kind"]: t for t in cluster.status["targets"]}
-    assert by_kind["Kustomization"]["state"] == "Error"
-    assert by_kind["OCIRepository"]["state"] == "Pending"
+    fields: dict[str, Any] = by_field(cluster.status)
+    assert fields["spec.postBuild.substitute.APP_VERSION"]["state"] == "Error"
+    assert fields["spec.ref.tag"]["state"] == "Pending"
     assert cluster.tags() == ("1.1.0", "1.0.0")
     assert body["resyncAfterSeconds"] == 10
     cluster.sync()
-    by_kind = {t["kind"]: t for t in cluster.status["targets"]}
-    assert by_kind["OCIRepository"]["state"] == "Synced"
-    assert by_kind["Kustomization"]["state"] == "Error"
+    cluster.flux_reconciles()  # the artifact is fetched and applied, with the old substitute
+    cluster.sync()
+    fields = by_field(cluster.status)
+    assert fields["spec.ref.tag"]["state"] == "Synced"
+    assert fields["status.lastAppliedRevision"]["state"] == "Synced"
+    assert fields["spec.postBuild.substitute.APP_VERSION"]["state"] == "Error"
+
+
+def proxy_page(request_id: str, date: str) -> bytes:
+    """A 502 page from a proxy in front of the API server: different on every answer."""
+    return (
+        "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>"
+        f"<p>upstream request {request_id} failed at {date}</p><hr>envoy</body></html>"
+    ).encode()
+
+
+def test_an_outage_with_html_error_pages_leaves_the_status_a_fixed_point(cluster):
+    """docs/service.md: outside texts are bounded and free of volatile parts, so the status does not
+    change on every sync while the API server is behind a failing proxy."""
+    decided(cluster)
+    seen = []
+    for i in range(3):
+        cluster.kube.clear_faults()
+        cluster.kube.fail(502, raw=proxy_page(f"req-{i}-{i * 7919:x}", f"Mon, 02 Mar 2026 09:0{i}:00 GMT"))
+        body = cluster.sync(write=False)
+        seen.append(body)
+    assert seen[0] == seen[1] == seen[2]
+    errors = failing(seen[0]["status"])
+    assert [t["message"] for t in errors] == [
+        "API server error 502: HTTP 502 with a non-Status body (text/html)"
+    ] * 2
+    assert {t["errorSince"] for t in errors} == {ts(cluster.now)}
+    assert condition(seen[0]["status"], "TargetsSynced") == ("False", "TargetsFailing")
+    assert cluster.tags() == ("1.0.0", "1.0.0")

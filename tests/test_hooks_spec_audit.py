@@ -1,4 +1,5 @@
-"""Audit of the HealthCheck and schedule hooks against SPEC §5.2/§6 and real Flux/Metacontroller.
+"""Audit of the HealthCheck and schedule hooks against docs/spec/v1alpha1/healthcheck.md and
+rolloutschedule.md, and real Flux/Metacontroller.
 
 Each test pins a behaviour a real user depends on: Flux's own way of reporting a failed
 reconciliation, what Metacontroller (v4.16+, hook version v2) accepts in customize and sync
@@ -28,7 +29,7 @@ from tests.healthcheck_objects import (
     with_status,
 )
 from tests.healthcheck_objects import request as hc_request
-from tests.schedule_objects import Hooks, namespace_obj, observed_gate, rule, schedule, utc
+from tests.schedule_objects import Hooks, expected_gate, namespace_obj, observed_gate, rule, schedule, utc
 from tests.schedule_objects import request as sched_request
 from tests.schedule_objects import rollout as sched_rollout
 
@@ -149,15 +150,20 @@ def test_oci_revision_formats_flux_writes(client, applied, expected):
     assert status["status"] == expected
 
 
+#: the check's namespace opted in to Rollouts of other namespaces (docs/tenancy.md)
+SHARED = {"rollout.kuberik.com/shared-health-checks": "true"}
+
+
 def test_cross_namespace_oci_source_driven_by_the_selecting_rollout(client):
     ks = kustomization(annotations={}, substitute={}, source="app-repo", applied="v1@sha256:" + "b" * 64)
     ks["spec"]["sourceRef"]["namespace"] = "deploy"
     cross = rollout(
         namespace="deploy",
         selector={"selector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {}},
+        cross_namespace=True,
     )
     check = healthcheck(status={"status": "Pending", "message": "x", "lastChangeTime": at(-2)})
-    body = hc_request(check, cross, ks, oci_repository(namespace="deploy"), namespace("team"))
+    body = hc_request(check, cross, ks, oci_repository(namespace="deploy"), namespace("team", SHARED))
     assert hc_sync(client, body)["status"] == "Pending"
 
 
@@ -168,14 +174,15 @@ def test_cross_namespace_oci_source_known_from_the_rollouts_targets(client):
     cross = rollout(
         namespace="deploy",
         selector={"selector": {"matchLabels": {"app": "web"}}, "namespaceSelector": {}},
+        cross_namespace=True,
     )
     cross["status"]["targets"] = [
         {"kind": "OCIRepository", "name": "app-repo", "field": "spec.ref.tag", "state": "Synced"}
     ]
     check = healthcheck(status={"status": "Pending", "message": "x", "lastChangeTime": at(-2)})
-    assert hc_sync(client, hc_request(check, cross, ks, namespace("team")))["status"] == "Pending"
+    assert hc_sync(client, hc_request(check, cross, ks, namespace("team", SHARED)))["status"] == "Pending"
     ks["status"]["lastAppliedRevision"] = "v2@sha256:" + "c" * 64
-    assert hc_sync(client, hc_request(check, cross, ks, namespace("team")))["status"] == "Healthy"
+    assert hc_sync(client, hc_request(check, cross, ks, namespace("team", SHARED)))["status"] == "Healthy"
 
 
 # --- HealthCheck: customize answers valid for Metacontroller -------------------------------------
@@ -266,7 +273,10 @@ def test_gates_are_valid_and_do_not_churn_between_transitions():
     }
     second = hooks.sync(body, at=utc(2024, 3, 4, 16, 59))
     assert second["children"] == first["children"]
-    assert second["status"] == first["status"]
+    # managedGates lists the gates the children show are owned
+    # (docs/spec/v1alpha1/rolloutschedule.md): there are some now
+    assert second["status"]["managedGates"] == sorted(g["metadata"]["name"] for g in first["children"])
+    assert {**second["status"], "managedGates": []} == first["status"]
 
 
 def test_cluster_schedule_without_namespace_selector_relates_and_gates_every_namespace():
@@ -282,7 +292,8 @@ def test_cluster_schedule_without_namespace_selector_relates_and_gates_every_nam
     assert [r["resource"] for r in answer["relatedResources"]] == ["rollouts"]
     hooks = Hooks(utc(2024, 3, 4, 10, 0))
     rollouts = [sched_rollout("web", namespace="a"), sched_rollout("web", namespace="b")]
-    response = hooks.sync(sched_request(parent, rollouts=rollouts, namespaces=[namespace_obj("a")]))
-    assert sorted(response["status"]["managedGates"]) == ["a/sched-web", "b/sched-web"]
+    response = hooks.settle(sched_request(parent, rollouts=rollouts, namespaces=[namespace_obj("a")]))
+    web = expected_gate("sched", "web", cluster=True)
+    assert sorted(response["status"]["managedGates"]) == [f"a/{web}", f"b/{web}"]
     for gate in response["children"]:
         assert object_errors(gate) == []

@@ -22,8 +22,7 @@ TOKEN_SECRET = {"name": "rollout-hooks-token", "namespace": NAMESPACE, "key": "t
 PATCHABLE = {
     ("source.toolkit.fluxcd.io", "ocirepositories"),
     ("kustomize.toolkit.fluxcd.io", "kustomizations"),
-    ("kuberik.com", "rollouts"),
-}
+}  # never the Rollout: the controller does not write it (docs/targets.md)
 CONTROLLER_KINDS = ("CompositeController", "DecoratorController")
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -165,9 +164,15 @@ def test_environment() -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["ROLLOUT_ACTUATION"]["value"] == "apply"
     assert env["PORT"]["value"] == str(container["ports"][0]["containerPort"])
-    ref = env["HOOK_TOKEN"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": TOKEN_SECRET["name"], "key": TOKEN_SECRET["key"], "optional": True}
-    assert "value" not in env["HOOK_TOKEN"]
+    # Authentication fails closed: the token comes from the required Secret, mounted as files
+    # (re-read on rotation); the key Metacontroller sends is the file the hooks read.
+    assert "HOOK_TOKEN" not in env and "HOOK_AUTH_DISABLED" not in env
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == TOKEN_SECRET["name"]]
+    assert volume["secret"].get("optional", False) is False
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert "subPath" not in mount  # a subPath mount is never updated by the kubelet
+    assert env["HOOK_TOKEN_FILE"]["value"] == f"{mount['mountPath']}/{TOKEN_SECRET['key']}"
 
 
 def test_shutdown_and_timeouts_fit_together() -> None:
@@ -203,22 +208,35 @@ def test_pod_disruption_budget() -> None:
     assert selects_pods(pdb["spec"]["selector"]["matchLabels"])
 
 
-def test_network_policy_admits_only_metacontroller_on_the_hook_port() -> None:
+def test_network_policy_admits_only_metacontroller_and_the_scrape_on_the_hook_port() -> None:
     policy = one("NetworkPolicy")["spec"]
     assert selects_pods(policy["podSelector"]["matchLabels"])
     assert policy["policyTypes"] == ["Ingress"]
-    [rule] = policy["ingress"]
-    assert rule["from"] == [
+    [hooks, scrape] = policy["ingress"]
+    assert hooks["from"] == [
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "metacontroller"}}}
     ]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert hooks["ports"] == [{"protocol": "TCP", "port": 8080}]
+    # Prometheus (docs/events-and-metrics.md): prometheus-operator's pods in `monitoring`, or
+    # any pod of a namespace that opts in
+    assert scrape["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        },
+        {"namespaceSelector": {"matchLabels": {"rollout.kuberik.com/metrics-scraper": "true"}}},
+    ]
+    assert scrape["ports"] == [{"protocol": "TCP", "port": 8080}]
 
 
 # --- RBAC ------------------------------------------------------------------------------------------
 
 
-def test_cluster_role_is_patch_only_on_exactly_three_resources() -> None:
+def test_cluster_role_is_patch_only_on_exactly_three_resources_and_creates_events() -> None:
     rules = one("ClusterRole")["rules"]
+    events = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
+    assert rules.count(events) == 1, "create on events.k8s.io events, nothing more (docs/targets.md)"
+    rules = [r for r in rules if r != events]
     granted = set()
     for rule in rules:
         assert rule["verbs"] == ["patch"], rule
@@ -325,7 +343,8 @@ def test_controllers_watch_our_resources() -> None:
         {"apiVersion": "kuberik.com/v1alpha1", "resource": "healthchecks"}
     ]
     for controller in controllers():
-        assert 60 <= controller["spec"]["resyncPeriodSeconds"] <= 3600
+        # the hooks ask for their own resyncs; a periodic one re-sends everything (docs/scale.md)
+        assert "resyncPeriodSeconds" not in controller["spec"]
         spec = controller["spec"]
         resources = [spec.get("parentResource"), *spec.get("resources", []), *spec.get("childResources", [])]
         for resource in filter(None, resources):

@@ -11,14 +11,37 @@ import os
 import pytest
 
 from hooks.actuator import Actuator
+from tests import flux_objects as flux
 from tests.fakekube import FakeKube, path_for
 from tests.rollout_world import NS, World
 
+GIT_REVISION = "main@sha1:0a1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+
 
 class ClusterWorld(World):
-    """A World whose Flux objects and Rollout annotations come from the fake API server."""
+    """A World whose Flux objects and Rollout annotations come from the fake API server.
+
+    Its Flux objects carry a status as Flux writes it (tests/flux_objects.py); `flux_reconciles`
+    plays source-controller and kustomize-controller finishing the generation they hold."""
 
     kube: FakeKube
+
+    def ocirepo(self, name: str, tag: str | None = "0.0.1", rollout: str = "app", **ref: str) -> None:
+        obj = flux.ocirepository(name, tag, rollout=rollout, **ref)
+        self.ocirepos[name] = flux.ready(obj, tag, self.now) if tag else obj
+
+    def kustomization(self, name: str, annotations: dict, substitute: dict | None = None) -> None:
+        obj = flux.kustomization(name, annotations=annotations, substitute=substitute)
+        obj["spec"]["sourceRef"] = {"kind": "GitRepository", "name": "platform"}
+        self.kustomizations[name] = flux.ready(obj, "", self.now, applied=GIT_REVISION)
+
+    def flux_reconciles(self) -> None:
+        for kind, store in (("OCIRepository", self.ocirepos), ("Kustomization", self.kustomizations)):
+            for name in store:
+                obj = self.kube.get(kind, NS, name)
+                assert obj is not None
+                tag = obj["spec"].get("ref", {}).get("tag", "")
+                self.kube.put(flux.ready(obj, tag, self.now, applied=GIT_REVISION))
 
     def publish(self) -> None:
         for store in (self.ocirepos, self.kustomizations):
@@ -88,6 +111,9 @@ def test_patch_waits_until_the_decision_is_persisted(fake_kube):
     ]
     assert field_value(fake_kube, "OCIRepository", "manifests", "spec", "ref", "tag") == "1.1.0"
     world.sync()
+    assert world.condition("TargetsSynced") == ("False", "TargetsPending"), "Flux has not fetched it yet"
+    world.flux_reconciles()
+    world.sync()
     assert world.condition("TargetsSynced") == ("True", "AllTargetsSynced")
 
 
@@ -143,6 +169,9 @@ def test_only_the_annotated_fields_of_this_rollouts_objects_change(fake_kube):
     canary_patches = [r for r in fake_kube.patches() if r.path.endswith("/kustomizations/canary")]
     assert len(canary_patches) == 1, "several variables of one object go in one patch"
     assert [op["op"] for op in canary_patches[0].body] == ["test", "add", "test", "add"]
+    world.sync()
+    assert [t["state"] for t in world.status["targets"]] == ["Applying"] * 3
+    world.flux_reconciles()
     world.sync()
     assert [t["state"] for t in world.status["targets"]] == ["Synced"] * 3
 
@@ -201,12 +230,17 @@ def test_api_errors_are_reported_retried_with_backoff_and_recover(fake_kube):
     world.sync()
     assert field_value(fake_kube, "OCIRepository", "manifests", "spec", "ref", "tag") == "1.1.0"
     world.sync()
+    assert world.status["targets"][0]["state"] == "Applying"
+    world.flux_reconciles()
+    world.sync()
     assert world.status["targets"][0]["state"] == "Synced"
     assert "errorSince" not in world.status["targets"][0]
     assert world.condition("Ready") == ("True", "Deployed")
 
 
-def test_acknowledged_annotations_are_removed_once_persisted(fake_kube):
+def test_acknowledged_annotations_stay_and_the_rollout_is_never_written(fake_kube):
+    # docs/operations.md (revised): the controller never removes an annotation; the acknowledgement
+    # in status is the record, so a value kept in Git does not act again.
     world = cluster_world(fake_kube, spec={"releasesImagePolicy": {"name": "app"}, "bakeTime": "1h"})
     world.release("1.0.0")
     world.publish()
@@ -218,16 +252,11 @@ def test_acknowledged_annotations_are_removed_once_persisted(fake_kube):
     fake_kube.requests.clear()
     world.once()
     assert world.deployed == "1.1.0"
-    assert fake_kube.patches() == [], "not removed before the acknowledgement is persisted"
-    world.sync()
-    removal = [r for r in fake_kube.patches() if "/rollouts/" in r.path]
-    assert removal[0].body == [
-        {"op": "test", "path": "/metadata/annotations/rollout.kuberik.com~1force-deploy", "value": "1.1.0"},
-        {"op": "remove", "path": "/metadata/annotations/rollout.kuberik.com~1force-deploy"},
-    ]
-    world.sync()
-    assert world.annotations == {"team": "shop"}
-    assert world.status["acknowledgedAnnotations"] == {}
+    for _ in range(3):
+        world.sync()
+    assert not [r for r in fake_kube.requests if "/rollouts/" in r.path], "the Rollout is never written"
+    assert world.annotations == {"rollout.kuberik.com/force-deploy": "1.1.0", "team": "shop"}
+    assert world.status["acknowledgedAnnotations"] == {"rollout.kuberik.com/force-deploy": "1.1.0"}
     assert [h["version"]["tag"] for h in world.history] == ["1.1.0", "1.0.0"]
 
 
@@ -263,15 +292,28 @@ def test_history_survives_every_actuation_failure(fake_kube):
     world.release("1.0.0")
     world.publish()
     world.sync()
-    for code in (401, 404, 409, 422, 429, 500):
+    failed_test = {
+        "causes": [
+            {
+                "reason": "UnexpectedServerResponse",
+                "message": "testing value /spec/ref/tag failed: test failed",
+            }
+        ]
+    }
+    cases = [(401, None), (404, None), (409, None), (422, failed_test), (422, None), (429, None), (500, None)]
+    for i, (code, details) in enumerate(cases):
         fake_kube.clear_faults()
-        fake_kube.fail(code, path=path_for("OCIRepository", NS, "manifests"))
-        world.release(f"1.{code}.0")
+        fake_kube.fail(code, path=path_for("OCIRepository", NS, "manifests"), details=details)
+        world.release(f"1.{i + 1}.0")
+        # the previous version never reached Flux, so it is still Deploying (docs rollout.md, revised):
+        # automation waits; an operator forces the next one
+        world.annotations = {"rollout.kuberik.com/force-deploy": f"1.{i + 1}.0"}
+        fake_kube.put(world.rollout())
         world.once()  # the decision is recorded first
         world.sync()  # then the patch fails, the same way on the replay
-        expected = "Pending" if code in (409, 422) else "Error"
-        assert world.status["targets"][0]["state"] == expected, code
+        conflict = code == 409 or details is not None  # someone else changed it: re-plan
+        assert world.status["targets"][0]["state"] == ("Pending" if conflict else "Error"), (code, details)
         world.advance(minutes=1)
-    assert [h["version"]["tag"] for h in world.history][:3] == ["1.500.0", "1.429.0", "1.422.0"]
-    assert len(world.history) == 7
-    assert [h["id"] for h in world.history] == [7, 6, 5, 4, 3, 2, 1]
+    assert [h["version"]["tag"] for h in world.history][:3] == ["1.7.0", "1.6.0", "1.5.0"]
+    assert len(world.history) == 8
+    assert [h["id"] for h in world.history] == [8, 7, 6, 5, 4, 3, 2, 1]

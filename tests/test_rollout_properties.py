@@ -14,8 +14,12 @@ model of the world):
 - history is bounded, newest first, ids strictly decreasing and never reused, and every
   persisted entry that fits in versionHistoryLimit is still there, in order;
 - availableReleases only grows at the end, keeps its entries unchanged and keeps exactly the
-  number SPEC §3.11 asks for (never more than 1000);
-- patches only ever write the version persisted in the request (write-ahead).
+  number docs/spec/v1alpha1/rollout.md states (never more than 1000);
+- patches only ever write the version persisted in the request (write-ahead), and only OCI tags;
+  the Rollout itself is never patched;
+- no automatic deploy of a tag not after hold.resumeAfter (unless bypassed), none of a release
+  after the tag the ImagePolicy announces, none while suspended, and none after a manual deploy
+  in the same sync; an automatic rollback answers only the failed bake of an automatic deploy.
 
 Example counts come from the hypothesis profile (tests/conftest.py): `ci` by default,
 `HYPOTHESIS_PROFILE=long` multiplies them for local runs.
@@ -25,13 +29,14 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from datetime import timedelta
 from typing import Any
 
 import jsonpatch
 import orjson
 import semver
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hooks.app import HookContext
@@ -109,6 +114,8 @@ def rollout_specs(draw: st.DrawFn) -> dict:
         "healthCheckSelector": st.sampled_from(SELECTORS[1:]),
         "availableReleasesRetentionDays": st.sampled_from([1, 7, 30]),
         "availableReleasesMinCount": st.sampled_from([1, 2, 5, 30]),
+        "onBakeFailure": st.sampled_from(["Stop", "Rollback", "Rollback"]),
+        "suspend": st.sampled_from([False, True]),
     }
     for key, strategy in optional.items():
         if draw(st.booleans()):
@@ -119,7 +126,7 @@ def rollout_specs(draw: st.DrawFn) -> dict:
 ANNOTATION_VALUES = {
     FORCE_DEPLOY: None,  # a tag of the pool (or an unknown one)
     BYPASS_GATES: None,
-    UNBLOCK_FAILED: st.sampled_from(["true", "true", "yes"]),
+    UNBLOCK_FAILED: st.sampled_from(["true", "True", "yes"]),
     RETRY: st.sampled_from(["1", "2", "now"]),
     DEPLOY_MESSAGE: st.sampled_from(["Roll back for INC-42", "hotfix ✓ 🚀", ""]),
     DEPLOY_USER: st.sampled_from(["alice", "bob@example.com"]),
@@ -134,7 +141,7 @@ def actions(draw: st.DrawFn, pool: list[str]) -> tuple:
             ["release"] * 4
             + ["advance"] * 3
             + ["gate", "gate", "check", "check", "annotate", "annotate"]
-            + ["wanted", "flux", "flux", "policy"]
+            + ["wanted", "flux", "flux", "policy", "suspend", "force-and-bypass"]
         )
     )
     if kind == "release":
@@ -165,12 +172,17 @@ def actions(draw: st.DrawFn, pool: list[str]) -> tuple:
         key = draw(st.sampled_from(ONE_SHOT))
         strategy = ANNOTATION_VALUES[key]
         if strategy is None:
-            strategy = st.one_of(tags, st.just("9.9.9"))
+            nonced = tags.map(lambda t: f"{t}@n{len(t)}")
+            strategy = st.one_of(tags, nonced, st.just("9.9.9"), st.just("bad tag\n"))
         return ("annotate", key, draw(st.one_of(st.none(), strategy)))
     if kind == "wanted":
         return ("wanted", draw(st.one_of(st.none(), tags, st.just("0.0.1-hotfix"))))
     if kind == "policy":
         return ("policy", draw(st.sampled_from(["gone", "no-ref"])))
+    if kind == "suspend":
+        return ("suspend", draw(st.booleans()))
+    if kind == "force-and-bypass":  # one change naming a force-deploy and a bypass-gates
+        return ("force-and-bypass", draw(tags), draw(tags))
     return ("flux",)
 
 
@@ -184,7 +196,7 @@ def scenarios(draw: st.DrawFn, max_steps: int = 15) -> dict:
     return {
         "pool": pool,
         "spec": spec,
-        "semver_policy": draw(st.booleans()),
+        "policy": draw(st.sampled_from(["semver", "alphabetical", "none"])),
         "target": draw(st.sampled_from([None, "ocirepo", "kustomization"])),
         "steps": steps,
     }
@@ -194,7 +206,11 @@ def scenarios(draw: st.DrawFn, max_steps: int = 15) -> dict:
 
 
 def build_world(scenario: dict, seeded_releases: list[dict] | None = None) -> World:
-    world = World(spec=copy.deepcopy(scenario["spec"]), semver_policy=scenario["semver_policy"])
+    world = World(
+        spec=copy.deepcopy(scenario["spec"]),
+        semver_policy=scenario["policy"] == "semver",
+        policy_spec={"policy": {}} if scenario["policy"] == "none" else None,
+    )
     if scenario["target"] == "ocirepo":
         world.ocirepo("manifests", tag="0.0.0")
     elif scenario["target"] == "kustomization":
@@ -251,6 +267,11 @@ def act(world: World, action: tuple) -> None:
             world.policy = None
         elif world.policy is not None:
             world.policy.pop("status", None)
+    elif kind == "suspend":
+        world.spec["suspend"] = action[1]
+    elif kind == "force-and-bypass":
+        world.annotations[FORCE_DEPLOY] = action[1]
+        world.annotations[BYPASS_GATES] = action[2]
     elif kind == "flux":
         world.flux_applies()
 
@@ -278,6 +299,17 @@ def selects(spec: dict, check: dict) -> bool:
     return False
 
 
+OCI_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+
+
+def requested(value: str | None) -> str | None:
+    """The tag of a force-deploy / bypass-gates value (`<tag>` or `<tag>@<nonce>`)."""
+    if value is None:
+        return None
+    tag = value.split("@", 1)[0]
+    return tag if OCI_TAG.fullmatch(tag) else None
+
+
 class Observed:
     """What the world looked like when a sync was requested (read from the request body)."""
 
@@ -293,13 +325,17 @@ class Observed:
             if k in ONE_SHOT and isinstance(v, str) and acked.get(k) != v
         }
         announced = dig(world.policy, "status", "latestRef", "tag") if world.policy else None
+        self.announced = announced if isinstance(announced, str) and OCI_TAG.fullmatch(announced) else None
         self.known = [r["tag"] for r in self.status.get("availableReleases") or []]
-        if announced and announced not in self.known:
-            self.known.append(announced)
-        self.semver_order = bool(self.known) and (
-            (world.policy is not None and world.semver_policy)
-            or all(parse(t) is not None for t in self.known)
-        )
+        if self.announced and self.announced not in self.known:
+            self.known.append(self.announced)
+        rule = dig(world.policy, "spec", "policy") if world.policy else None
+        self.rule = "semver" if rule and "semver" in rule else ("alphabetical" if rule else None)
+        if self.rule is None:
+            self.rule = (
+                "semver" if self.known and all(parse(t) is not None for t in self.known) else "discovery"
+            )
+        self.hold = self.status.get("hold")
         self.gates = [
             (
                 g["spec"].get("passing", dig(g, "status", "passing")),
@@ -318,97 +354,157 @@ class Observed:
 
 
 def ordered_after(obs: Observed, new: str, previous: str) -> bool:
-    """`new` is strictly after `previous` in the release order the Rollout uses."""
-    if obs.semver_order:
+    """`new` is strictly after `previous` in the release order the ImagePolicy declares."""
+    if obs.rule == "semver":
         a, b = parse(new), parse(previous)
-        if b is None:
-            if previous not in obs.known:
-                return False  # an unknown, unparsable deployed version has no candidates
-            if a is not None:
-                return True  # unparsable tags rank lowest
-            return obs.known.index(new) > obs.known.index(previous)
-        if a is None:
-            return False
+        if a is None or b is None:
+            return False  # semver orders only what parses
         cmp = a.compare(b)
         if cmp != 0:
             return cmp > 0
-        return previous in obs.known and obs.known.index(new) > obs.known.index(previous)
-    return previous in obs.known and obs.known.index(new) > obs.known.index(previous)
+        return previous in obs.known and new in obs.known and obs.known.index(new) > obs.known.index(previous)
+    if previous not in obs.known or new not in obs.known:
+        return False
+    if obs.rule == "alphabetical":
+        return new > previous  # Go's sort.Strings order; distinct tags never tie
+    return obs.known.index(new) > obs.known.index(previous)
 
 
 def gate_allows(obs: Observed, tag: str) -> bool:
     return all(passing is not False and (allowed is None or tag in allowed) for passing, allowed in obs.gates)
 
 
-def check_deploys(obs: Observed, before: list, after: list, new_count: int) -> None:
+def newest_timestamp(entries: list) -> str | None:
+    stamps = [e["timestamp"] for e in entries if isinstance(e, dict) and e.get("timestamp")]
+    return max(stamps) if stamps else None
+
+
+def check_automatic(
+    obs: Observed,
+    entry: dict,
+    prev_entry: dict | None,
+    prev_tag: str | None,
+    first: bool,
+    hold: dict | None,
+    old_head_state: str | None,
+    index: int,
+    new_count: int,
+) -> None:
+    tag, message = entry["version"]["tag"], entry["message"]
+    assert tag in obs.known, f"automatic deploy of {tag}, not a known release"
+    assert not obs.spec.get("wantedVersion"), "automatic while pinned"
+    assert not obs.spec.get("suspend"), "automatic deploy while suspended"
+    bypassed = "with gate bypass" in message
+    unblocked = "with failed bake unblock" in message
+    if obs.announced is not None:
+        assert not ordered_after(obs, tag, obs.announced), f"{tag} is withdrawn (after {obs.announced})"
+    if bypassed:
+        assert requested(obs.fresh.get(BYPASS_GATES)) == tag, (
+            "gate bypass without a fresh bypass-gates for it"
+        )
+    elif hold is not None:
+        assert ordered_after(obs, tag, hold["resumeAfter"]), f"{tag} not after hold.resumeAfter {hold}"
+    if unblocked:
+        assert (obs.fresh.get(UNBLOCK_FAILED) or "").lower() == "true", (
+            "unblock without a fresh unblock-failed"
+        )
+    if first:
+        offered = [t for t in obs.known if obs.announced is None or not ordered_after(obs, t, obs.announced)]
+        gated = [t for t in offered if gate_allows_versions(obs, t)]  # withdrawn releases are not offered
+        if gated and not bypassed:
+            assert tag in gated, f"first deploy {tag} ignores allowedVersions {gated}"
+        return
+    if prev_tag is not None:
+        orderable = prev_tag in obs.known or (obs.rule == "semver" and parse(prev_tag) is not None)
+        if (
+            not orderable and hold is not None
+        ):  # docs/spec/v1alpha1/rollout.md: then those after hold.resumeAfter
+            assert ordered_after(obs, tag, hold["resumeAfter"]), f"{tag} not after {hold}"
+        else:
+            assert ordered_after(obs, tag, prev_tag), f"automatic deploy {prev_tag} -> {tag} goes back"
+    if not bypassed:
+        assert gate_allows(obs, tag), f"automatic deploy of {tag} past a blocking gate {obs.gates}"
+    if obs.unhealthy:
+        assert unblocked, f"automatic deploy of {tag} with unhealthy checks"
+    if prev_entry is not None:
+        state = prev_entry.get("bakeStatus")
+    else:  # truncated away: only a Failed head is known not to have moved in this sync
+        state = "Failed" if index == new_count - 1 and old_head_state == "Failed" else None
+    assert state not in ("Deploying", "InProgress", "Cancelled"), f"deploy of {tag} over a {state} bake"
+    if state == "Failed":
+        assert unblocked, f"automatic deploy of {tag} past a Failed bake"
+
+
+def check_manual(obs: Observed, entry: dict, before: list) -> None:
+    tag, message = entry["version"]["tag"], entry["message"]
+    wanted = obs.spec.get("wantedVersion")
+    if wanted:
+        assert tag == wanted and entry["trigger"] == "Pin", f"manual deploy of {tag} while pinned to {wanted}"
+    else:
+        assert before, "a force-deploy found with an empty history is acknowledged without acting"
+        assert requested(obs.fresh.get(FORCE_DEPLOY)) == tag, (
+            f"manual deploy of {tag} without a fresh force-deploy"
+        )
+        assert tag in obs.known and entry["trigger"] == "ForceDeploy"
+    custom = obs.fresh.get(DEPLOY_MESSAGE) if before else None
+    if custom:
+        assert message == custom
+    user = obs.fresh.get(DEPLOY_USER) if before else None
+    expected_by = {"kind": "User", "name": user} if user else {"kind": "System", "name": "rollout-controller"}
+    assert entry["triggeredBy"] == expected_by
+
+
+def check_deploys(obs: Observed, before: list, after: list, new_count: int, returned_hold: Any) -> None:
     """Every entry the sync added, oldest first, was an allowed deploy."""
     limit = obs.spec.get("versionHistoryLimit", 10)
     old_head_state = before[0].get("bakeStatus") if before else None
     if old_head_state == "Failed" and RETRY in obs.fresh:
         old_head_state = "Deploying"
+    hold = obs.hold
+    stamp = newest_timestamp(before)
+    manual_seen = False
     for index in range(new_count - 1, -1, -1):
         entry = after[index]
         tag = entry["version"]["tag"]
+        assert OCI_TAG.fullmatch(tag), f"{tag!r} deployed: not an OCI tag"
         first = not before and index == new_count - 1
-        if index + 1 < len(after):
-            prev_entry: dict | None = after[index + 1]
-        elif index == new_count - 1 and before:
-            prev_entry = None  # truncated away; its state at deploy time is old_head_state at best
-        else:
-            prev_entry = None
+        prev_entry = after[index + 1] if index + 1 < len(after) else None
         prev_tag = (
             prev_entry["version"]["tag"]
             if prev_entry is not None
             else (before[0]["version"]["tag"] if before and index == new_count - 1 else None)
         )
-        message = entry["message"]
-        assert entry["timestamp"] == format_time(obs.now)
-        if message.startswith("Automatic deployment"):
-            assert tag in obs.known, f"automatic deploy of {tag}, not a known release"
-            assert "wantedVersion" not in obs.spec or not obs.spec["wantedVersion"], "automatic while pinned"
-            bypassed = "with gate bypass" in message
-            unblocked = "with failed bake unblock" in message
-            if bypassed:
-                assert obs.fresh.get(BYPASS_GATES) == tag, "gate bypass without a fresh bypass-gates for it"
-            if unblocked:
-                assert obs.fresh.get(UNBLOCK_FAILED) == "true", "unblock without a fresh unblock-failed"
-            if first:
-                gated = [t for t in obs.known if gate_allows_versions(obs, t)]
-                if gated and not bypassed:
-                    assert tag in gated, f"first deploy {tag} ignores allowedVersions {gated}"
-                continue
-            if prev_tag is not None:
-                assert ordered_after(obs, tag, prev_tag), f"automatic deploy {prev_tag} -> {tag} goes back"
-            if not bypassed:
-                assert gate_allows(obs, tag), f"automatic deploy of {tag} past a blocking gate {obs.gates}"
-            if obs.unhealthy:
-                assert unblocked, f"automatic deploy of {tag} with unhealthy checks"
-            if prev_entry is not None:
-                state = prev_entry.get("bakeStatus")
-            else:  # truncated away: only a Failed head is known not to have moved in this sync
-                state = "Failed" if index == new_count - 1 and old_head_state == "Failed" else None
-            assert state not in ("Deploying", "InProgress", "Cancelled"), (
-                f"deploy of {tag} over a {state} bake"
+        expected_stamp = max(format_time(obs.now), stamp) if stamp else format_time(obs.now)
+        assert entry["timestamp"] == expected_stamp, "a slow clock dated a deploy before the previous one"
+        stamp = entry["timestamp"]
+        assert not manual_seen, f"{entry['trigger']} deploy of {tag} after a manual deploy in the same sync"
+        trigger = entry["trigger"]
+        if trigger == "Automatic":
+            check_automatic(obs, entry, prev_entry, prev_tag, first, hold, old_head_state, index, new_count)
+        elif trigger == "Adoption":
+            assert first and entry.get("adopted") is True
+            assert obs.targets and all(
+                tag
+                in (dig(t, "spec", "ref", "tag"), dig(t, "spec", "postBuild", "substitute", "APP_VERSION"))
+                for t in obs.targets.values()
+            ), "adopted a version the targets do not carry"
+        elif trigger == "Rollback":
+            assert obs.spec.get("onBakeFailure") == "Rollback" and not obs.spec.get("suspend")
+            assert prev_entry is not None and prev_entry.get("bakeStatus") == "Failed"
+            assert prev_entry.get("trigger") == "Automatic", (
+                "no cascade: only an automatic deploy is rolled back"
             )
-            if state == "Failed":
-                assert unblocked, f"automatic deploy of {tag} past a Failed bake"
+            assert entry["rollbackOf"] == prev_entry["id"]
+            hold = returned_hold  # the rollback holds automation (checked against the returned hold)
         else:
-            wanted = obs.spec.get("wantedVersion")
-            if wanted:
-                assert tag == wanted, f"manual deploy of {tag} while pinned to {wanted}"
-            else:
-                assert obs.fresh.get(FORCE_DEPLOY) == tag, (
-                    f"manual deploy of {tag} without a fresh force-deploy"
-                )
-                assert tag in obs.known
-            custom = obs.fresh.get(DEPLOY_MESSAGE)
-            if custom:
-                assert message == custom
-            user = obs.fresh.get(DEPLOY_USER)
-            expected_by = (
-                {"kind": "User", "name": user} if user else {"kind": "System", "name": "rollout-controller"}
-            )
-            assert entry["triggeredBy"] == expected_by
+            check_manual(obs, entry, before)
+            manual_seen = True
+        if (
+            hold is not None
+            and trigger != "Rollback"
+            and (tag == hold["resumeAfter"] or ordered_after(obs, tag, hold["resumeAfter"]))
+        ):
+            hold = None
     assert len(after) <= limit
 
 
@@ -416,7 +512,7 @@ def gate_allows_versions(obs: Observed, tag: str) -> bool:
     return all(allowed is None or tag in allowed for _, allowed in obs.gates)
 
 
-def check_history(obs: Observed, after: list, max_seen: int) -> int:
+def check_history(obs: Observed, after: list, max_seen: int, returned_hold: Any = None) -> int:
     before = obs.status.get("history") or []
     limit = obs.spec.get("versionHistoryLimit", 10)
     assert len(after) <= limit
@@ -435,7 +531,7 @@ def check_history(obs: Observed, after: list, max_seen: int) -> int:
                 assert old.get(key) == new.get(key), f"history[0].{key} changed"
         else:
             assert old == new, "a persisted history entry changed"
-    check_deploys(obs, before, after, new_count)
+    check_deploys(obs, before, after, new_count, returned_hold)
     return max([max_seen, *ids])
 
 
@@ -443,7 +539,7 @@ def check_releases(obs: Observed, world: World, after: list[dict], history: list
     before = obs.status.get("availableReleases") or []
     announced = dig(world.policy, "status", "latestRef") if world.policy else None
     grown = list(before)
-    if announced and announced.get("tag") and announced["tag"] not in [r["tag"] for r in before]:
+    if announced and obs.announced and announced["tag"] not in [r["tag"] for r in before]:
         entry = {"tag": announced["tag"]}
         if announced.get("digest"):
             entry["digest"] = announced["digest"]
@@ -466,7 +562,13 @@ def check_releases(obs: Observed, world: World, after: list[dict], history: list
     since_oldest = len(grown) - oldest if oldest is not None else 0
     wanted = min(len(grown), 1000, max(obs.spec.get("availableReleasesMinCount", 30), recent, since_oldest))
     if json_size(grown[len(grown) - wanted :]) <= bounds.RELEASES_BYTES:
-        assert len(suffix) == wanted, (len(suffix), len(grown), wanted)
+        # the release the ImagePolicy announces is kept on top of the bound, even when it is the oldest
+        kept_announced = (
+            bool(announced and after)
+            and after[0]["tag"] == announced.get("tag")
+            and len(suffix) == wanted + 1
+        )
+        assert len(suffix) == wanted or kept_announced, (len(suffix), len(grown), wanted)
     else:  # the byte budget binds: fewer, but never more JSON than it allows
         assert 0 < len(suffix) < wanted
         assert json_size(suffix) <= bounds.RELEASES_BYTES
@@ -481,16 +583,13 @@ def check_patches(obs: Observed, sent: list) -> None:
     persisted = obs.status.get("history") or []
     persisted_tag = persisted[0]["version"]["tag"] if persisted else None
     for patch in sent:
-        if patch.kind == "Rollout":
-            key = patch.keys[0].removeprefix("annotation/")
-            acked = obs.status.get("acknowledgedAnnotations") or {}
-            assert acked.get(key) == obs.annotations.get(key), "removing an annotation not yet acknowledged"
-            continue
+        assert patch.kind != "Rollout", "the Rollout is never written (docs/targets.md)"
         assert persisted_tag is not None, "a target patched before any deployment was persisted"
         patched = jsonpatch.apply_patch(obs.targets[(patch.kind, patch.name)], list(patch.ops))
         for key in patch.keys:
             field_path = key.split("/", 2)[2].split(".")
             assert dig(patched, *field_path) == persisted_tag, f"{key} written ahead of the history"
+            assert OCI_TAG.fullmatch(persisted_tag), f"{persisted_tag!r} planned into a patch: not an OCI tag"
 
 
 def sync_and_check(world: World, max_seen: int, via_http: bool) -> int:
@@ -513,7 +612,15 @@ def sync_and_check(world: World, max_seen: int, via_http: bool) -> int:
         del world.actuator.sent[sent_after:]  # the replay sends the same patches again
     status = response["status"]
     check_patches(obs, world.actuator.sent[sent_before:])
-    max_seen = check_history(obs, status.get("history", []), max_seen)
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    if ready["reason"] == "InvalidSpec":  # e.g. a pin that is not an OCI tag: nothing changes
+        assert "not a valid OCI tag" in ready["message"]
+        assert {k: v for k, v in status.items() if k != "conditions"} == {
+            k: v for k, v in obs.status.items() if k != "conditions"
+        }
+        assert world.actuator.sent[sent_before:] == []
+        return max_seen
+    max_seen = check_history(obs, status.get("history", []), max_seen, status.get("hold"))
     check_releases(obs, world, status["availableReleases"], status.get("history", []))
     acked = status.get("acknowledgedAnnotations", {})
     assert set(acked) <= set(world.annotations), "acknowledgement of an annotation that is gone"
@@ -564,8 +671,11 @@ def seeded_releases(draw: st.DrawFn) -> list[dict]:
 @settings(max_examples=examples(40), **PROPERTY)
 @given(scenarios(max_steps=4), seeded_releases())
 def test_available_releases_stay_bounded(scenario, seeded):
+    # an invalid pin keeps the persisted status as it is (docs rollout.md); a seeded one over the CRD's
+    # 1000 entries could never have been stored, so that combination is not a world to test
+    assume(OCI_TAG.fullmatch(scenario["spec"].get("wantedVersion", "x")) is not None)
     world = run(scenario, via_http=False, seeded=seeded)
-    assert len(world.status["availableReleases"]) <= 1000
+    assert len(world.status.get("availableReleases", [])) <= 1000
 
 
 def test_sequences_reach_deploys_bakes_and_blocks():

@@ -34,9 +34,11 @@ def test_first_deploy_records_release_and_history_entry():
         "version": {"tag": "1.0.0", "digest": "sha256:aaa", "discoveredAt": ts(T0)},
         "timestamp": ts(T0),
         "message": "Automatic deployment",
+        "trigger": "Automatic",
         "triggeredBy": {"kind": "System", "name": "rollout-controller"},
         "bakeStatus": "Succeeded",
         "bakeStatusMessage": "No bake configured.",
+        "bakeEndTime": ts(T0),
     }
     assert world.condition("Ready") == ("True", "Deployed")
     assert world.message("Ready") == "Release 1.0.0 deployed. No bake configured."
@@ -107,12 +109,15 @@ def test_no_latest_ref_and_no_releases():
     assert world.history == []
 
 
-def test_legacy_latest_image_is_read():
+def test_legacy_latest_image_is_not_read():
+    # Revised: only image.toolkit.fluxcd.io/v1 is requested (customize), whose status has latestRef;
+    # the v1beta2 `latestImage` fallback could never be reached and was removed.
     world = World()
     world.release("1.0.0")
     world.policy["status"] = {"latestImage": "registry:5000/acme/app:2.0.0"}
     world.sync()
-    assert world.deployed == "2.0.0"
+    assert world.condition("ReleasesUpdated") == ("False", "NoLatestRef")
+    assert world.history == []
 
 
 # --- ordering -----------------------------------------------------------------------------
@@ -130,7 +135,7 @@ def test_semver_order_never_downgrades_automatically():
 
 
 def test_prereleases_rank_before_their_release_and_v_prefix_is_semver():
-    world = World(semver_policy=False)
+    world = World(policy_spec={"policy": {}})  # no rule that says otherwise: semver, as every tag parses
     for tag in ("v1.0.0-rc.1", "v1.0.0-rc.10", "v1.0.0-rc.2"):
         world.release(tag)
         world.sync()
@@ -141,13 +146,24 @@ def test_prereleases_rank_before_their_release_and_v_prefix_is_semver():
     assert world.deployed == "v1.0.0"
 
 
-def test_discovery_order_when_tags_are_not_semver():
-    world = World(semver_policy=False)
+def test_discovery_order_when_tags_are_not_semver_and_no_rule_orders_them():
+    world = World(policy_spec={"policy": {}})
     world.release("main-abc")
     world.sync()
     world.release("main-0a1")
     world.sync()
     assert world.deployed == "main-0a1"
+    assert world.status["releaseCandidates"] == []
+
+
+def test_alphabetical_policy_orders_tags_an_older_build_seen_later_is_not_deployed():
+    # Revised §3.3: an ImagePolicy with an alphabetical rule orders by tag, not by discovery.
+    world = World(semver_policy=False)
+    world.release("main-abc")
+    world.sync()
+    world.release("main-0a1")  # alphabetically before main-abc: older, recorded, never deployed
+    world.sync()
+    assert world.deployed == "main-abc"
     assert world.status["releaseCandidates"] == []
 
 
@@ -486,6 +502,7 @@ def test_finish_then_deploy_next_in_one_sync():
 
 def test_bake_waits_for_targets_to_carry_the_version():
     world = World(spec={"releasesImagePolicy": {"name": "app"}, "bakeTime": "10m"})
+    world.ran("0.9.0")
     world.ocirepo("manifests", tag="0.9.0")
     world.release("1.0.0")
     world.sync()
@@ -539,30 +556,46 @@ def test_health_selector_with_namespace_selector():
             "edge": {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": "edge", "labels": {"team": "shop"}},
+                # edge opted in to being read by Rollouts of other namespaces (docs/tenancy.md)
+                "metadata": {
+                    "name": "edge",
+                    "labels": {"team": "shop", "rollout.kuberik.com/shared-health-checks": "true"},
+                },
             },
             "other": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}},
         }
     }
+    world.check("edge-probe", "Healthy", namespace="edge", changed=world.now)
     world.release("1.0.0")
     world.sync()
+    assert world.bake == "Succeeded"
     world.check("edge-probe", "Unhealthy", namespace="edge")
     world.check("unrelated", "Unhealthy", namespace="other")
     world.release("1.1.0")
     world.sync()
     assert world.message("DeploymentBlocked") == "HealthCheck 'edge-probe' in namespace 'edge' is not healthy"
-    world.check("edge-probe", "Healthy", namespace="edge")
+    world.check("edge-probe", "Healthy", namespace="edge", changed=world.now)
     world.sync()
     assert world.deployed == "1.1.0"
 
 
-def test_empty_selector_selects_no_checks_but_is_bake_configuration():
-    world = World(spec={"releasesImagePolicy": {"name": "app"}, "healthCheckSelector": {}})
+def test_empty_selector_selects_no_checks_and_never_bakes_green():
+    # Revised §3.7: a selector that selects nothing keeps the entry Deploying (a release that
+    # deletes or relabels its own checks must not bake green); deployTimeout fails it.
+    world = World(
+        spec={"releasesImagePolicy": {"name": "app"}, "healthCheckSelector": {}, "deployTimeout": "15m"}
+    )
     world.check("smoke", "Unhealthy")
     world.release("1.0.0")
     world.sync()
-    assert world.bake == "Succeeded"
-    assert world.history[0]["bakeStatusMessage"] == "Bake completed successfully."
+    assert world.bake == "Deploying"
+    assert world.history[0]["bakeStatusMessage"] == "healthCheckSelector selects no HealthCheck"
+    world.advance(minutes=16)
+    world.sync()
+    assert world.bake == "Failed"
+    assert world.history[0]["bakeStatusMessage"] == (
+        "Deploy timeout reached before bake could start: healthCheckSelector selects no HealthCheck"
+    )
 
 
 # --- retry, unblock, recovery -------------------------------------------------------------
@@ -702,6 +735,7 @@ def test_customize_asks_for_the_related_objects_of_the_spec():
     body = {"controller": {}, "parent": world.rollout()}
     response = world.post(body, "/rollout/customize")
     assert response.status_code == 200
+    shared = {"key": "rollout.kuberik.com/shared-health-checks", "operator": "In", "values": ["true"]}
     assert response.get_json() == {
         "relatedResources": [
             {
@@ -716,17 +750,32 @@ def test_customize_asks_for_the_related_objects_of_the_spec():
             {
                 "apiVersion": "kuberik.com/v1alpha1",
                 "resource": "healthchecks",
+                "namespace": NS,
                 "labelSelector": {"matchLabels": {"app": "app"}},
-                "namespaceSelector": {"matchLabels": {"team": "shop"}},
+            },
+            # other namespaces only where they opted in (docs/tenancy.md)
+            {
+                "apiVersion": "kuberik.com/v1alpha1",
+                "resource": "healthchecks",
+                "labelSelector": {"matchLabels": {"app": "app"}},
+                "namespaceSelector": {"matchLabels": {"team": "shop"}, "matchExpressions": [shared]},
+            },
+            {"apiVersion": "v1", "resource": "namespaces", "names": [NS]},
+            {
+                "apiVersion": "v1",
+                "resource": "namespaces",
+                "labelSelector": {"matchLabels": {"team": "shop"}, "matchExpressions": [shared]},
             },
         ]
     }
-    # the plain selector shape looks in the Rollout's namespace; an empty one asks for nothing
+    # the plain selector shape looks in the Rollout's namespace (a v2 rule without a namespace
+    # would span the cluster); an empty one asks for nothing
     world.spec["healthCheckSelector"] = {"matchLabels": {"app": "app"}}
     rules = world.post({"parent": world.rollout()}, "/rollout/customize").get_json()["relatedResources"]
     assert rules[-1] == {
         "apiVersion": "kuberik.com/v1alpha1",
         "resource": "healthchecks",
+        "namespace": NS,
         "labelSelector": {"matchLabels": {"app": "app"}},
     }
     world.spec["healthCheckSelector"] = {}

@@ -1,6 +1,8 @@
-"""Spec audit: scenarios checking the Rollout engine against SPEC §3-§4, one rule per test.
+"""Spec audit: scenarios checking the Rollout engine against docs/spec/v1alpha1/rollout.md.
 
-Named after the SPEC section they check. Each `world.sync()` also checks the CRD status schema
+One rule per test.
+
+Named after the rule they check. Each `world.sync()` also checks the CRD status schema
 and the fixed point (tests/rollout_world.py).
 """
 
@@ -29,11 +31,16 @@ def announce(world: World, *releases: str) -> None:
         world.sync()
 
 
-def pinned(*releases: str, pin: str = "0.0.1", semver_policy: bool = True) -> World:
-    """A world that knows `releases` (in that discovery order) while pinned to `pin`."""
+def pinned(
+    *releases: str, pin: str = "0.0.1", semver_policy: bool = True, latest: str | None = None
+) -> World:
+    """A world that knows `releases` (in that discovery order) while pinned to `pin`; the
+    ImagePolicy finally announces `latest` (default: the last one), as Flux announces its best."""
     world = World(semver_policy=semver_policy)
     world.spec["wantedVersion"] = pin
     announce(world, *releases)
+    if latest is not None:
+        announce(world, latest)
     assert world.deployed == pin
     return world
 
@@ -55,16 +62,34 @@ def failed(**spec: object) -> World:
 def test_3_3_prerelease_precedence_follows_semver_2():
     order = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2"]
     order += ["1.0.0-beta.11", "1.0.0-rc.1", "1.0.0"]
-    world = pinned(*reversed(order))
+    world = pinned(*reversed(order), latest="1.0.0")
     assert world.status["releaseCandidates"] == list(reversed(order))
 
 
-def test_3_3_build_metadata_ties_are_ordered_by_discovery():
-    world = pinned("1.0.0+b2", "v1.0.0", "1.0.0+b1", "0.9.0+zzz")
-    assert world.status["releaseCandidates"] == ["1.0.0+b1", "v1.0.0", "1.0.0+b2", "0.9.0+zzz"]
+def test_3_3_equal_order_values_are_ordered_by_discovery():
+    # Build metadata cannot appear in an OCI tag ('+' is not allowed, §7): the ties that occur are
+    # equal values that filterTags extracts, ordered by discovery.
+    world = World(
+        policy_spec={
+            "policy": {"numerical": {}},
+            "filterTags": {"pattern": "^b(?P<n>[0-9]+)-", "extract": "$n"},
+        }
+    )
+    world.spec["wantedVersion"] = "b0-init"
+    announce(world, "b0-init", "b2-red", "b1-blue", "b2-green")
+    assert "hold" not in world.status  # the pin was the best known release when it deployed
+    assert world.status["releaseCandidates"] == ["b2-green", "b2-red", "b1-blue"]
     del world.spec["wantedVersion"]
     world.sync()
-    assert world.deployed == "1.0.0+b1"
+    assert world.deployed == "b2-green"
+
+
+def test_3_3_a_tag_that_is_not_an_oci_tag_is_never_recorded():
+    world = World()
+    world.release("1.0.0+build")
+    world.sync()
+    assert world.condition("ReleasesUpdated") == ("False", "NoLatestRef")
+    assert world.status["availableReleases"] == [] and world.history == []
 
 
 def test_3_3_unknown_deployed_version_in_semver_order_takes_greater_releases():
@@ -75,22 +100,42 @@ def test_3_3_unknown_deployed_version_in_semver_order_takes_greater_releases():
     assert world.deployed == "2.0.0"
 
 
-def test_3_3_unknown_deployed_version_that_does_not_parse_has_no_candidates():
-    world = pinned("1.0.0", "2.0.0", pin="hotfix")
+def test_3_3_unknown_deployed_version_that_does_not_parse_has_no_candidates_and_ready_says_so():
+    world = World(spec={"releasesImagePolicy": {"name": "app"}, "wantedVersion": "hotfix"})
+    world.sync()  # pinned before any release is known: no hold
+    announce(world, "1.0.0", "2.0.0")
     del world.spec["wantedVersion"]
     world.sync()
     assert world.status["releaseCandidates"] == [] and world.deployed == "hotfix"
+    assert world.condition("Ready") == ("True", "Deployed")
+    assert "automatic deploys cannot order hotfix" in world.message("Ready")
+
+
+def test_3_3_unknown_deployed_version_with_a_hold_takes_releases_after_resume_after():
+    # A pin to a hotfix tag sets a hold (§3.6a): releases after hold.resumeAfter are candidates.
+    world = pinned("1.0.0", pin="hotfix")
+    assert world.status["hold"]["resumeAfter"] == "1.0.0"
+    del world.spec["wantedVersion"]
+    world.sync()
+    assert world.deployed == "hotfix" and world.status["releaseCandidates"] == []
+    announce(world, "2.0.0")
+    assert world.deployed == "2.0.0" and "hold" not in world.status
 
 
 def test_3_3_unknown_deployed_version_in_discovery_order_has_no_candidates():
-    world = pinned("blue", "green", pin="red", semver_policy=False)
+    world = World(
+        policy_spec={"policy": {}}, spec={"releasesImagePolicy": {"name": "app"}, "wantedVersion": "red"}
+    )
+    world.sync()
+    announce(world, "blue", "green")
     del world.spec["wantedVersion"]
     world.sync()
     assert world.status["releaseCandidates"] == [] and world.deployed == "red"
 
 
 def test_3_3_no_releases_with_an_existing_entry_reports_no_releases_available():
-    # SPEC §3.3: "With no known releases at all: Ready=False/NoReleasesAvailable, nothing deployed
+    # docs/spec/v1alpha1/rollout.md (conditions): "With no known releases at all:
+    # Ready=False/NoReleasesAvailable, nothing deployed
     # (bake processing of an existing entry still runs)."
     world = World(spec={"releasesImagePolicy": {"name": "app"}, "wantedVersion": "1.0.0"})
     world.sync()  # no ImagePolicy: a pin needs none
@@ -293,7 +338,12 @@ def test_3_8_messages_combine_suffixes():
     entry = world.history[0]
     assert entry["message"] == "Automatic deployment, with gate bypass, with failed bake unblock"
     assert entry["triggeredBy"] == {"kind": "System", "name": "rollout-controller"}
-    assert world.status["acknowledgedAnnotations"] == {BYPASS: "1.1.0", UNBLOCK: "true"}
+    # revised §3.10: a deploy-message no manual deploy used is acknowledged in the same sync
+    assert world.status["acknowledgedAnnotations"] == {
+        BYPASS: "1.1.0",
+        UNBLOCK: "true",
+        MESSAGE: "not for automatic deploys",
+    }
 
 
 # --- §3.10 acknowledgements ------------------------------------------------------------------
@@ -321,7 +371,7 @@ def test_3_12_every_condition_present_with_stable_transition_times():
     announce(world, "1.0.0")
     types = [c["type"] for c in world.status["conditions"]]
     spec_types = ("Ready", "ReleasesUpdated", "GatesPassing", "DeploymentBlocked")
-    assert types == [*spec_types, "BakeFailureDisabled", "TargetsSynced"]
+    assert types == [*spec_types, "BakeFailureDisabled", "TargetsSynced", "Reconciling", "Stalled"]
     assert all(c["observedGeneration"] == 3 for c in world.status["conditions"])
     world.advance(minutes=5)
     world.generation = 4

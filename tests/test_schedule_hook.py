@@ -15,6 +15,8 @@ from hooks.schedule.gates import LAST_APPLIED_ANNOTATION, gate_name
 from tests.crd_schema import errors_of, object_errors, validator
 from tests.schedule_objects import (
     Hooks,
+    expected_gate,
+    gate_hash,
     namespace_obj,
     observed_gate,
     request,
@@ -53,7 +55,7 @@ def ready(response: dict) -> dict:
 def test_allow_inside_the_window_passes_and_describes_the_gate():
     hooks = Hooks(utc(2024, 3, 4, 10, 0))
     parent = schedule(BUSINESS, action="Allow", timezone="UTC")
-    response = hooks.sync(request(parent, rollouts=[rollout("web"), rollout("db", app="db")]))
+    response = hooks.settle(request(parent, rollouts=[rollout("web"), rollout("db", app="db")]))
     check_schema(response)
     assert set(response) == {"status", "children", "resyncAfterSeconds"}
     [gate] = response["children"]
@@ -61,16 +63,17 @@ def test_allow_inside_the_window_passes_and_describes_the_gate():
         "apiVersion": "kuberik.com/v1alpha1",
         "kind": "RolloutGate",
         "metadata": {
-            "name": "sched-web",
+            "name": expected_gate("sched", "web"),
             "namespace": "team",
             "labels": {"rollout.kuberik.com/schedule": "sched"},
             "annotations": {
                 "rollout.kuberik.com/schedule-kind": "RolloutSchedule",
+                "rollout.kuberik.com/schedule-namespace": "team",
                 "rollout.kuberik.com/schedule-name": "sched",
                 "rollout.kuberik.com/schedule-action": "Allow",
                 "rollout.kuberik.com/schedule-timezone": "UTC",
                 "rollout.kuberik.com/schedule-rules": "business-hours: Mon,Tue,Wed,Thu,Fri 09:00-17:00",
-                "rollout.kuberik.com/schedule-next-transition": "2024-03-04T17:00:00Z",
+                "rollout.kuberik.com/next-transition": "2024-03-04T17:00:00Z",
             },
         },
         "spec": {"rolloutRef": {"name": "web"}, "passing": True},
@@ -79,7 +82,7 @@ def test_allow_inside_the_window_passes_and_describes_the_gate():
     assert status["active"] is True
     assert status["activeRules"] == ["business-hours"]
     assert status["nextTransition"] == "2024-03-04T17:00:00Z"
-    assert status["managedGates"] == ["sched-web"]
+    assert status["managedGates"] == [expected_gate("sched", "web")]
     assert status["matchingRollouts"] == 1
     assert ready(response) == {
         "type": "Ready",
@@ -156,9 +159,7 @@ def test_next_date_range_and_expired_range_without_hot_loop():
         request(schedule(freeze, timezone="Europe/Amsterdam"), rollouts=[rollout("web")]), at=utc(2025, 2, 1)
     )
     assert "nextTransition" not in after["status"]
-    assert (
-        "rollout.kuberik.com/schedule-next-transition" not in after["children"][0]["metadata"]["annotations"]
-    )
+    assert "rollout.kuberik.com/next-transition" not in after["children"][0]["metadata"]["annotations"]
     assert after["resyncAfterSeconds"] == 3600
     assert after["children"][0]["spec"]["passing"] is True
 
@@ -217,7 +218,7 @@ def test_timezones_shift_the_window():
 def test_invalid_schedule_keeps_status_and_gates(change, field):
     hooks = Hooks(utc(2024, 3, 4, 10, 0))
     good = schedule(BUSINESS, action="Allow")
-    first = hooks.sync(request(good, rollouts=[rollout("web"), rollout("api")]))
+    first = hooks.settle(request(good, rollouts=[rollout("web"), rollout("api")]))
     observed = [observed_gate(g) for g in first["children"]]
     bad = copy.deepcopy(good)
     bad["spec"].update(change)
@@ -246,7 +247,7 @@ def test_invalid_schedule_without_last_applied_returns_the_gate_without_server_f
         "apiVersion": "kuberik.com/v1alpha1",
         "kind": "RolloutGate",
         "metadata": {
-            "name": "sched-web",
+            "name": "sched-web-0badc0de",
             "namespace": "team",
             "uid": "1",
             "resourceVersion": "7",
@@ -264,7 +265,7 @@ def test_invalid_schedule_without_last_applied_returns_the_gate_without_server_f
             "apiVersion": "kuberik.com/v1alpha1",
             "kind": "RolloutGate",
             "metadata": {
-                "name": "sched-web",
+                "name": "sched-web-0badc0de",
                 "namespace": "team",
                 "labels": {"rollout.kuberik.com/schedule": "sched"},
                 "annotations": {"note": "kept"},
@@ -272,7 +273,8 @@ def test_invalid_schedule_without_last_applied_returns_the_gate_without_server_f
             "spec": {"rolloutRef": {"name": "web"}, "passing": False},
         }
     ]
-    assert set(response["status"]) == {"conditions"}
+    assert set(response["status"]) == {"conditions", "managedGates"}
+    assert response["status"]["managedGates"] == ["sched-web-0badc0de"]  # what the children show
 
 
 # --- matching Rollouts -------------------------------------------------------------------
@@ -283,14 +285,16 @@ def test_rollouts_start_and_stop_matching():
     parent = schedule(
         BUSINESS, selector={"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe"]}]}
     )
-    one = hooks.sync(request(parent, rollouts=[rollout("web", tier="fe"), rollout("db", tier="be")]))
-    assert one["status"]["managedGates"] == ["sched-web"]
+    one = hooks.settle(request(parent, rollouts=[rollout("web", tier="fe"), rollout("db", tier="be")]))
+    assert one["status"]["managedGates"] == [expected_gate("sched", "web")]
     parent["status"] = one["status"]
     gates = [observed_gate(g) for g in one["children"]]
-    two = hooks.sync(
+    two = hooks.settle(
         request(parent, rollouts=[rollout("web", tier="fe"), rollout("db", tier="fe")], gates=gates)
     )
-    assert two["status"]["managedGates"] == ["sched-db", "sched-web"]
+    assert two["status"]["managedGates"] == sorted(
+        [expected_gate("sched", "db"), expected_gate("sched", "web")]
+    )
     assert two["status"]["matchingRollouts"] == 2
     assert {g["spec"]["rolloutRef"]["name"] for g in two["children"]} == {"web", "db"}
     parent["status"] = two["status"]
@@ -299,7 +303,12 @@ def test_rollouts_start_and_stop_matching():
         request(parent, rollouts=[rollout("web", tier="be"), rollout("db", tier="be")], gates=gates)
     )
     assert none["children"] == []  # Metacontroller deletes the gates no longer returned
-    assert none["status"]["managedGates"] == [] and none["status"]["matchingRollouts"] == 0
+    assert none["status"]["matchingRollouts"] == 0
+    # still owned until Metacontroller has deleted them; then the next sync lists none
+    assert none["status"]["managedGates"] == two["status"]["managedGates"]
+    parent["status"] = none["status"]
+    gone = hooks.sync(request(parent, rollouts=[rollout("web", tier="be"), rollout("db", tier="be")]))
+    assert gone["status"]["managedGates"] == []
 
 
 def test_namespaced_schedule_ignores_rollouts_of_other_namespaces_and_deleted_ones():
@@ -310,27 +319,30 @@ def test_namespaced_schedule_ignores_rollouts_of_other_namespaces_and_deleted_on
         request(schedule(BUSINESS), rollouts=[rollout("web"), rollout("web", "other"), dying])
     )
     assert [g["metadata"]["namespace"] + "/" + g["metadata"]["name"] for g in response["children"]] == [
-        "team/sched-web"
+        "team/" + expected_gate("sched", "web")
     ]
 
 
 def test_empty_rollout_selector_selects_every_rollout():
     hooks = Hooks(utc(2024, 3, 4, 10, 0))
-    response = hooks.sync(
+    response = hooks.settle(
         request(schedule(BUSINESS, selector={}), rollouts=[rollout("a", x="1"), rollout("b")])
     )
-    assert response["status"]["managedGates"] == ["sched-a", "sched-b"]
+    assert response["status"]["managedGates"] == sorted(
+        [expected_gate("sched", "a"), expected_gate("sched", "b")]
+    )
 
 
 def test_cluster_schedule_without_namespace_selector_covers_every_namespace():
     hooks = Hooks(utc(2024, 3, 4, 10, 0))
     parent = schedule(BUSINESS, name="freeze", namespace=None)
     rollouts = [rollout("web", "shop"), rollout("web", "blog"), rollout("db", "shop", app="db")]
-    response = hooks.sync(request(parent, rollouts=rollouts))
+    response = hooks.settle(request(parent, rollouts=rollouts))
     check_schema(response, "ClusterRolloutSchedule")
-    assert sorted(gates_by_name(response)) == ["blog/freeze-web", "shop/freeze-web"]
-    assert response["status"]["managedGates"] == ["blog/freeze-web", "shop/freeze-web"]
-    gate = gates_by_name(response)["shop/freeze-web"]
+    web = expected_gate("freeze", "web", cluster=True)
+    assert sorted(gates_by_name(response)) == [f"blog/{web}", f"shop/{web}"]
+    assert response["status"]["managedGates"] == [f"blog/{web}", f"shop/{web}"]
+    gate = gates_by_name(response)[f"shop/{web}"]
     assert gate["metadata"]["annotations"]["rollout.kuberik.com/schedule-kind"] == "ClusterRolloutSchedule"
     assert gate["metadata"]["labels"] == {"rollout.kuberik.com/schedule": "freeze"}
     assert gate["spec"] == {"rolloutRef": {"name": "web"}, "passing": False}
@@ -343,14 +355,15 @@ def test_cluster_schedule_with_namespace_selector():
     )
     rollouts = [rollout("web", "shop"), rollout("web", "blog"), rollout("web", "unknown")]
     namespaces = [namespace_obj("shop", env="prod"), namespace_obj("blog", env="dev")]
-    response = hooks.sync(request(parent, rollouts=rollouts, namespaces=namespaces))
-    assert response["status"]["managedGates"] == ["shop/freeze-web"]
+    response = hooks.settle(request(parent, rollouts=rollouts, namespaces=namespaces))
+    web = expected_gate("freeze", "web", cluster=True)
+    assert response["status"]["managedGates"] == [f"shop/{web}"]
     # The blog namespace gets labelled: its Rollout starts to match.
     namespaces[1]["metadata"]["labels"]["env"] = "prod"
     parent["status"] = response["status"]
     gates = [observed_gate(g) for g in response["children"]]
-    more = hooks.sync(request(parent, rollouts=rollouts, namespaces=namespaces, gates=gates))
-    assert more["status"]["managedGates"] == ["blog/freeze-web", "shop/freeze-web"]
+    more = hooks.settle(request(parent, rollouts=rollouts, namespaces=namespaces, gates=gates))
+    assert more["status"]["managedGates"] == [f"blog/{web}", f"shop/{web}"]
 
 
 def test_long_names_are_shortened_to_valid_gate_names_and_label_values():
@@ -361,10 +374,16 @@ def test_long_names_are_shortened_to_valid_gate_names_and_label_values():
     check_schema(response)
     [gate] = response["children"]
     name = gate["metadata"]["name"]
-    assert len(name) == 253 and name == gate_name(long_schedule, long_rollout)
-    assert gate_name(long_schedule, long_rollout + "x") != name  # the hash tells them apart
+    # cut before the suffix so the whole name fits 253 characters
+    assert len(name) == 253 and name == gate_name("RolloutSchedule", "team", long_schedule, long_rollout)
+    assert name == f"{long_schedule}-{long_rollout}"[:244] + "-" + gate_hash(
+        "RolloutSchedule", "team", long_schedule, long_rollout
+    )
+    assert (
+        gate_name("RolloutSchedule", "team", long_schedule, long_rollout + "x") != name
+    )  # the hash tells them apart
     label = gate["metadata"]["labels"]["rollout.kuberik.com/schedule"]
-    assert len(label) <= 63 and label.startswith("s" * 40)
+    assert len(label) == 63 and label.startswith("s" * 54 + "-")
     assert gate["metadata"]["annotations"]["rollout.kuberik.com/schedule-name"] == long_schedule
 
 
@@ -383,7 +402,7 @@ def test_status_is_a_fixed_point(parent):
     hooks = Hooks(utc(2024, 3, 4, 15, 0))
     rollouts = [rollout("web"), rollout("web", "shop")]
     namespaces = [namespace_obj("shop", env="prod"), namespace_obj("team", env="prod")]
-    first = hooks.sync(request(parent, rollouts=rollouts, namespaces=namespaces))
+    first = hooks.settle(request(parent, rollouts=rollouts, namespaces=namespaces))
     parent = copy.deepcopy(parent)
     parent["status"] = first["status"]
     gates = [observed_gate(g) for g in first["children"]]
@@ -408,11 +427,13 @@ def test_observed_generation_is_kept():
 def test_customize_namespaced_relates_rollouts_by_selector():
     hooks = Hooks(utc(2024, 3, 4))
     body = {"controller": {}, "parent": schedule(BUSINESS)}
+    # a v2 rule without `namespace` would send every matching Rollout of the cluster
     assert hooks.post("/rolloutschedule/customize", body) == {
         "relatedResources": [
             {
                 "apiVersion": "kuberik.com/v1alpha1",
                 "resource": "rollouts",
+                "namespace": "team",
                 "labelSelector": {"matchLabels": {"app": "web"}},
             }
         ]
@@ -428,6 +449,7 @@ def test_customize_cluster_relates_rollouts_and_selected_namespaces():
             "apiVersion": "kuberik.com/v1alpha1",
             "resource": "rollouts",
             "labelSelector": {"matchLabels": {"app": "web"}},
+            "namespaceSelector": {"matchLabels": {"env": "prod"}},
         },
         {"apiVersion": "v1", "resource": "namespaces", "labelSelector": {"matchLabels": {"env": "prod"}}},
     ]

@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hooks import logjson, metrics
-from hooks.app import HOOKS, MAX_BODY_BYTES, HookContext, create_app
+from hooks.app import HOOKS, MAX_BODY_BYTES, ConfigError, HookContext, create_app
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -80,7 +80,7 @@ def make_client(environ: dict[str, str] | None = None, extra: dict | None = None
         clock=lambda: NOW,
         actuator=UnusedActuator(),
         extra_hooks={**EXTRA, **(extra or {})},
-        environ=environ if environ is not None else {},
+        environ=environ if environ is not None else {"HOOK_AUTH_DISABLED": "true"},
     )
     return app.test_client()
 
@@ -151,7 +151,7 @@ def test_missing_handler_module_fails_loudly(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setitem(app_module.HOOKS, "/broken/sync", "hooks.does_not_exist:sync")
     with pytest.raises(app_module.HookLoadError, match="/broken/sync"):
-        create_app(actuator=UnusedActuator(), environ={})
+        create_app(actuator=UnusedActuator(), environ={"HOOK_AUTH_DISABLED": "true"})
 
 
 def test_module_import_builds_nothing_until_app_is_used() -> None:
@@ -248,8 +248,10 @@ def test_probes_and_metrics_stay_open_with_a_token() -> None:
         assert client.get(path).status_code == 200, path
 
 
-def test_no_token_configured_means_no_check() -> None:
-    client = make_client({"HOOK_TOKEN": "  "})
+def test_a_blank_token_is_no_token_and_refuses_to_start() -> None:
+    with pytest.raises(ConfigError, match="HOOK_AUTH_DISABLED"):
+        make_client({"HOOK_TOKEN": "  "})
+    client = make_client({"HOOK_TOKEN": "  ", "HOOK_AUTH_DISABLED": "true"})
     assert client.post("/test/echo", json={"a": 1}).status_code == 200
 
 
@@ -302,11 +304,9 @@ def test_rollout_sync_records_decision_bake_patches_and_version() -> None:
     assert value("rollout_bake_results_total", result="Succeeded") == succeeded_before + 1
     assert value("rollout_actuation_patches_total", result="applied") == applied_before + 2
     assert value("rollout_actuation_patches_total", result="conflict") == conflict_before + 1
-    info = "rollout_deployed_version_info"
-    assert value(info, namespace="ns1", rollout="metrics-a", version="1.1.0") == 1
-    # Single process: the version of the persisted status is retired by removing its series.
+    # No series per Rollout or version: kube-state-metrics carries the deployed version.
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'rollout="metrics-a",version="1.0.0"' not in text
+    assert "metrics-a" not in text and "1.1.0" not in text
 
     up_to_date = value("rollout_decisions_total", decision="up-to-date")
     body = rollout("metrics-a", "ns1", deployed="1.1.0") | {
@@ -315,7 +315,6 @@ def test_rollout_sync_records_decision_bake_patches_and_version() -> None:
     assert client.post("/rollout/sync", json=body).status_code == 200
     assert value("rollout_decisions_total", decision="up-to-date") == up_to_date + 1
     assert value("rollout_deploys_total") == deploys_before + 1
-    assert value(info, namespace="ns1", rollout="metrics-a", version="1.1.0") == 1
 
 
 def test_failed_rollout_sync_counts_patches_but_no_decision() -> None:
@@ -356,7 +355,7 @@ _RECORDER = textwrap.dedent(
         pass
 
     app = create_app(lambda: datetime(2025, 1, 1, tzinfo=UTC), NoActuator(),
-                     extra_hooks={"/rollout/sync": sync}, environ={})
+                     extra_hooks={"/rollout/sync": sync}, environ={"HOOK_AUTH_DISABLED": "true"})
     client = app.test_client()
     previous, deployed, requests = sys.argv[1] or None, sys.argv[2], int(sys.argv[3])
     for _ in range(requests):
@@ -390,9 +389,7 @@ def test_multiprocess_metrics_aggregate_across_processes(tmp_path: Path) -> None
     assert get("rollout_hook_request_duration_seconds_count", hook="rollout/sync") == 5
     assert get("rollout_decisions_total", decision="deployed") == 5
     assert get("rollout_actuation_patches_total", result="applied") == 5
-    # 'mostrecent': the second process retired 1.0.0 after the first one had set it to 1.
-    assert get("rollout_deployed_version_info", namespace="apps", rollout="web", version="2.0.0") == 1
-    assert get("rollout_deployed_version_info", namespace="apps", rollout="web", version="1.0.0") == 0
+    assert not any(name == "rollout_deployed_version_info" for name, _ in values)
 
 
 # --- logs ------------------------------------------------------------------------------------
@@ -498,18 +495,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_command() -> list[str]:
-    """The `run` recipe of the Makefile, with $(BIN) resolved to this interpreter's bin/."""
+def run_recipe() -> list[str]:
     makefile = (REPO / "Makefile").read_text()
-    match = re.search(r"^run:.*\n\t(.+)$", makefile, re.MULTILINE)
+    match = re.search(r"^run:.*\n((?:\t.+\n)+)", makefile, re.MULTILINE)
     assert match, "Makefile has no run recipe"
-    command = match.group(1).split()
-    assert command[0] == "$(BIN)/gunicorn" and command[1:] == [
-        "--config",
-        "gunicorn.conf.py",
-        "hooks.app:app",
-    ]
-    return [str(Path(sys.executable).parent / "gunicorn"), *command[1:]]
+    return [line.strip() for line in match.group(1).splitlines()]
+
+
+def run_command() -> tuple[list[str], dict[str, str]]:
+    """The `run` recipe's gunicorn command (with $(BIN) resolved) and the variables it sets."""
+    [line] = [line for line in run_recipe() if "$(BIN)/gunicorn" in line]
+    words = line.split()
+    assignments = dict(w.split("=", 1) for w in words[: words.index("$(BIN)/gunicorn")])
+    command = words[words.index("$(BIN)/gunicorn") :]
+    assert command[1:] == ["--config", "gunicorn.conf.py", "hooks.app:app"]
+    return [str(Path(sys.executable).parent / "gunicorn"), *command[1:]], assignments
+
+
+def test_make_run_disables_authentication_and_says_so() -> None:
+    recipe = run_recipe()
+    _, assignments = run_command()
+    assert assignments == {"HOOK_AUTH_DISABLED": "true"}
+    [echo] = [line for line in recipe if line.startswith("@echo")]
+    assert "DISABLED" in echo and "HOOK_AUTH_DISABLED=true" in echo
 
 
 def http(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -532,15 +540,16 @@ def test_make_run_serves_probes_and_aggregates_metrics_of_two_workers(tmp_path: 
     env.update(
         PORT=str(port),
         WEB_CONCURRENCY="2",
-        GUNICORN_THREADS="2",
         HOME=str(tmp_path),  # no ~/.kube/config: the actuator must start without credentials
         KUBECONFIG=str(tmp_path / "absent-kubeconfig"),
         LOG_LEVEL="info",
     )
     stderr_path = tmp_path / "gunicorn.log"
     with stderr_path.open("wb") as stderr:
+        command, assignments = run_command()
+        env.update(assignments)
         process = subprocess.Popen(
-            run_command(), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+            command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
         )
     base = f"http://127.0.0.1:{port}"
     try:

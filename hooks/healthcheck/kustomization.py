@@ -11,18 +11,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from hooks.healthcheck.revision import awaited_tag
+from hooks import fluxstatus
+from hooks.healthcheck.revision import awaited_tag, source_ref
 from hooks.healthcheck.selection import object_key
-from hooks.k8s import annotations_of, dig, get_condition, meta, parse_time
+from hooks.k8s import annotations_of, meta, parse_time
 
 CLASS = "kustomization"
 ANNOTATION = "healthcheck.kuberik.com/kustomization"
-FAILED_READY_REASONS = frozenset(
-    {"HealthCheckFailed", "ReconciliationFailed", "BuildFailed", "ArtifactFailed"}
-)
-
-#: Reason of `Reconciling=True` that Flux leaves after a failed attempt, until the retry starts.
-RETRY_REASON = "ProgressingWithRetry"
+#: Ready=False reasons that fail the check at once; ArtifactFailed only once Flux retried.
+FAILED_READY_REASONS = frozenset({"HealthCheckFailed", "ReconciliationFailed", "BuildFailed", "PruneFailed"})
+ARTIFACT_FAILED = fluxstatus.ARTIFACT_FAILED
+#: Flux messages in a check's status are cut to this many characters (SPEC §7).
+MESSAGE_CHARS = 512
 
 HEALTHY, UNHEALTHY, PENDING = "Healthy", "Unhealthy", "Pending"
 
@@ -66,73 +66,82 @@ def find(objects: Iterable[Mapping], namespace: str, name: str) -> Mapping | Non
     return None
 
 
-def _message(condition: Mapping, fallback: str) -> str:
-    text = condition.get("message")
-    return text if isinstance(text, str) and text.strip() else fallback
+def _flux_text(cond: Mapping | None) -> str:
+    """Flux's own words from a condition (its message, else its reason), bounded."""
+    if cond is None:
+        return ""
+    return fluxstatus.bounded(cond.get("message") or cond.get("reason") or "", MESSAGE_CHARS)
 
 
-def _failed_attempt(conditions: object, generation: object, observed: object) -> bool:
+def _with(prefix: str, flux_text: str) -> str:
+    return f"{prefix}: {flux_text}" if flux_text else prefix
+
+
+def _failed_this_generation(kustomization: Mapping) -> bool:
     """Flux finished an attempt at the current generation, and it failed.
 
     kustomize-controller advances `status.observedGeneration` only on success and, after a
-    failure, keeps `Reconciling=True` with reason `ProgressingWithRetry` next to
-    `Ready=False/<failure>`; the Ready condition's own `observedGeneration` names the generation
-    that failed. Read literally, "generation lag or Reconciling ⇒ Pending" would never let a
-    failed new revision become Unhealthy, and its bake would never fail on the error.
-    """
-    ready = get_condition(conditions, "Ready")
-    if ready is None or ready.get("status") != "False" or ready.get("reason") not in FAILED_READY_REASONS:
-        return False
-    reconciling = get_condition(conditions, "Reconciling")
-    if (
-        reconciling is not None
-        and reconciling.get("status") == "True"
-        and reconciling.get("reason") != RETRY_REASON
-    ):
-        return False  # a new attempt is in flight
-    if not isinstance(generation, int):
-        return True
-    tried = ready.get("observedGeneration")
-    return tried == generation if isinstance(tried, int) else observed == generation
+    failure, keeps `Reconciling=True` with reason `ProgressingWithRetry` next to `Ready=False`
+    for the generation that failed. Without this, "generation lag or Reconciling => Pending"
+    would never let a failed new revision become Unhealthy."""
+    ready = fluxstatus.condition(kustomization, "Ready")
+    return (
+        ready is not None
+        and ready.get("status") == "False"
+        and fluxstatus.for_current(kustomization, ready)
+        and fluxstatus.retried(kustomization)
+    )
 
 
 def assess(kustomization: Mapping | None, namespace: str, name: str) -> Verdict:
-    """The Kustomization's health, in SPEC order; never raises on malformed objects."""
+    """The Kustomization's health in SPEC §5.2's order; never raises on malformed objects."""
     ref = f"Kustomization {namespace}/{name}"
     if kustomization is None:
         return Verdict(UNHEALTHY, f"{ref} not found")
     if meta(kustomization).get("deletionTimestamp"):
         return Verdict(PENDING, f"{ref} is being deleted")
-    generation = meta(kustomization).get("generation")
-    observed = dig(kustomization, "status", "observedGeneration")
-    conditions = dig(kustomization, "status", "conditions")
-    reconciling = get_condition(conditions, "Reconciling")
-    failed = _failed_attempt(conditions, generation, observed)
-    if isinstance(generation, int) and observed != generation and not failed:
-        return Verdict(
-            PENDING, f"{ref} has not reconciled generation {generation} yet (observed: {observed})"
-        )
-    if reconciling is not None and reconciling.get("status") == "True" and not failed:
-        return Verdict(PENDING, _message(reconciling, f"{ref} is reconciling"))
-    stalled = get_condition(conditions, "Stalled")
-    if stalled is not None and stalled.get("status") == "True":
-        return Verdict(
-            UNHEALTHY,
-            _message(stalled, f"{ref} is stalled ({stalled.get('reason')})"),
-            parse_time(stalled.get("lastTransitionTime")),
-        )
-    ready = get_condition(conditions, "Ready")
+    if fluxstatus.suspended(kustomization):
+        return Verdict(PENDING, f"{ref} is suspended")
+    stalled = fluxstatus.condition(kustomization, "Stalled")
+    if fluxstatus.is_true(stalled) and stalled is not None:
+        since = parse_time(stalled.get("lastTransitionTime"))
+        return Verdict(UNHEALTHY, _flux_text(stalled) or f"{ref} is stalled", since)
+    generation = fluxstatus.generation(kustomization)
+    reconciling = fluxstatus.condition(kustomization, "Reconciling")
+    ready = fluxstatus.condition(kustomization, "Ready")
+    lagging = generation is not None and fluxstatus.observed_generation(kustomization) != generation
+    if (lagging or fluxstatus.is_true(reconciling)) and not _failed_this_generation(kustomization):
+        waiting = f"waiting for {ref} to reconcile generation {generation if generation is not None else '?'}"
+        now_doing = reconciling if fluxstatus.is_true(reconciling) else ready
+        if now_doing is ready and not (ready is not None and fluxstatus.for_current(kustomization, ready)):
+            now_doing = None  # a Ready of an older generation says nothing about this one
+        return Verdict(PENDING, _with(waiting, _flux_text(now_doing)))
     if ready is None:
-        return Verdict(PENDING, f"{ref} has no Ready condition yet")
-    if ready.get("status") == "True":
-        return Verdict(HEALTHY, _message(ready, f"{ref} is ready"))
-    if ready.get("status") == "False" and ready.get("reason") in FAILED_READY_REASONS:
-        return Verdict(
-            UNHEALTHY,
-            _message(ready, f"{ref} failed ({ready.get('reason')})"),
-            parse_time(ready.get("lastTransitionTime")),
-        )
-    return Verdict(PENDING, _message(ready, f"{ref} is not ready yet"))
+        return Verdict(PENDING, f"waiting for {ref} to report Ready")
+    if ready.get("status") == "True" and fluxstatus.for_current(kustomization, ready):
+        return Verdict(HEALTHY, _flux_text(ready) or f"{ref} is ready")
+    reason = ready.get("reason")
+    failed_time = parse_time(ready.get("lastTransitionTime"))
+    if ready.get("status") == "False" and (
+        reason in FAILED_READY_REASONS or (reason == ARTIFACT_FAILED and fluxstatus.retried(kustomization))
+    ):
+        return Verdict(UNHEALTHY, _flux_text(ready) or f"{ref} failed ({reason})", failed_time)
+    return Verdict(PENDING, _with(f"waiting for {ref} to become ready", _flux_text(ready)))
+
+
+def source_failure(kustomization: Mapping, repositories: Iterable[Mapping]) -> str | None:
+    """What the Kustomization's OCIRepository source reports, when it reports a failure."""
+    source = source_ref(kustomization)
+    if source is None:
+        return None
+    repository = find(repositories, *source)
+    if repository is None:
+        return None
+    label = f"OCIRepository {source[0]}/{source[1]}"
+    if fluxstatus.suspended(repository):
+        return f"{label} is suspended"
+    failure = fluxstatus.failure(repository)
+    return f"{label} failed: {failure.text}" if failure is not None else None
 
 
 def health(
@@ -148,8 +157,15 @@ def health(
         return Verdict(UNHEALTHY, str(exc))
     kustomization = find(kustomizations, namespace, name)
     verdict = assess(kustomization, namespace, name)
-    if verdict.status == HEALTHY and kustomization is not None:
+    if kustomization is None:
+        return verdict
+    repositories = list(repositories)
+    if verdict.status == HEALTHY:
         tag = awaited_tag(kustomization, repositories, rollouts)
         if tag is not None:
-            return Verdict(PENDING, f"waiting for {tag} to be applied")
+            verdict = Verdict(PENDING, f"waiting for {tag} to be applied")
+    if verdict.status == PENDING:
+        failure = source_failure(kustomization, repositories)
+        if failure is not None:  # waiting for a source that cannot deliver: say why
+            verdict = Verdict(PENDING, fluxstatus.bounded(f"{verdict.message}; {failure}", MESSAGE_CHARS))
     return verdict

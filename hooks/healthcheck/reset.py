@@ -22,7 +22,7 @@ def deployment_cutoff(rollout: Mapping) -> datetime | None:
         return None
     if all(parse_time(history[0].get(key)) is None for key in ("timestamp", "lastRetryTimestamp")):
         return None
-    return bake.cutoff(history[0])
+    return bake.cutoff(dict(history[0]))
 
 
 def latest_cutoff(rollouts: Iterable[Mapping]) -> datetime | None:
@@ -39,8 +39,16 @@ def needs_reset(status: Mapping, cutoff: datetime | None) -> bool:
     return last_change is None or cutoff > last_change
 
 
-def reset_status(status: Mapping, now: datetime) -> dict:
-    """Pending, fresh lastChangeTime, no lastErrorTime; other fields kept."""
-    new = {key: value for key, value in status.items() if key != "lastErrorTime"}
-    new.update(status="Pending", message=RESET_MESSAGE, lastChangeTime=format_time(now))
+#: Failure bookkeeping a new deployment forgets (SPEC §5.2 step 1; the last two are class: prometheus).
+CLEARED_ON_RESET = ("lastErrorTime", "failingSince", "queryErrorSince")
+
+
+def reset_status(status: Mapping, now: datetime, cutoff: datetime | None = None) -> dict:
+    """Pending, lastChangeTime max(now, cutoff), no failure times; other fields kept.
+
+    A clock behind the one that recorded the deployment must not stamp a change before it,
+    or every sync would reset again."""
+    new = {key: value for key, value in status.items() if key not in CLEARED_ON_RESET}
+    changed = max(now, cutoff) if cutoff is not None else now
+    new.update(status="Pending", message=RESET_MESSAGE, lastChangeTime=format_time(changed))
     return new

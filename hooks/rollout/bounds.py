@@ -1,14 +1,15 @@
-"""Size bounds that keep a Rollout's status small whatever its history (SPEC §3.11).
+"""Size bounds that keep a Rollout's status small whatever its history (docs/spec/v1alpha1/rollout.md).
 
 The status is written on every change and sent back in every request, and the API server
 rejects objects over 1.5 MiB. Each list that grows with releases or failures has a bound
-here, so the whole status stays under 256 KiB (measured by bench/run.py):
+here, so the whole status stays under 300 KiB (bench/run.py measures its worst case):
 
 | part                          | bound                                              | worst case |
 |-------------------------------|----------------------------------------------------|-----------:|
 | availableReleases             | <= 1000 entries and <= 80 KiB (oldest dropped)      |     80 KiB |
 | (gated)releaseCandidates      | the 100 best each                                  |     26 KiB |
-| history                       | <= 100 entries; messages and user names cut;       |    125 KiB |
+| history                       | <= 100 entries; deploy-messages (1024) and user    |    160 KiB |
+|                               | names cut;                                         |            |
 |                               | failedHealthChecks: 5 per entry, on the 10 newest  |            |
 | condition messages            | 1024 characters                                    |      6 KiB |
 
@@ -26,10 +27,14 @@ RELEASES_BYTES = 80 * 1024
 MAX_REPORTED_CANDIDATES = 100
 MAX_HISTORY = 100
 MESSAGE_CHARS = 256
+DEPLOY_MESSAGE_CHARS = 1024  # docs/operations.md: a deploy-message keeps its first 1024 characters
 NAME_CHARS = 253
 CONDITION_MESSAGE_CHARS = 1024
+FLUX_MESSAGE_CHARS = 256  # a message copied from a Flux object
+ANNOTATION_VALUE_CHARS = 1024  # longer annotation values are acknowledged by digest
 FAILED_CHECKS_PER_ENTRY = 5
 FAILED_CHECK_MESSAGE_CHARS = 256
+DEPLOY_MESSAGE_CHARS = 1024  # docs/operations.md: a deploy-message keeps its first 1024 characters
 ENTRIES_WITH_FAILED_CHECKS = 10
 
 

@@ -1,4 +1,4 @@
-"""RolloutGates: summaries, the gated candidates and the GatesPassing verdict (SPEC §3.4)."""
+"""RolloutGates: summaries, the gated candidates and the GatesPassing verdict (docs rollout.md)."""
 
 from __future__ import annotations
 
@@ -96,3 +96,13 @@ def evaluate(gates: list[Gate], candidates: list[str], bypass: str | None) -> Ga
         )
     message = "All gates are passing" if candidates else "No release candidate is waiting"
     return GateVerdict(summaries, gated, blocking, "AllGatesPassing", True, message)
+
+
+def not_passing(gates: list[Gate]) -> Gate | None:
+    """The first gate (in name order) that is not passing."""
+    return next((g for g in gates if not g.passing), None)
+
+
+def disallowing(gates: list[Gate], tag: str) -> Gate | None:
+    """The first gate whose allowedVersions leaves `tag` out."""
+    return next((g for g in gates if g.allowed is not None and tag not in g.allowed), None)

@@ -1,4 +1,4 @@
-"""Release discovery, ordering and candidates (SPEC §3.2, §3.3, §3.11)."""
+"""Release discovery and the bounded list of known releases (docs/spec/v1alpha1/rollout.md)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import semver
-
-from hooks.k8s import dig, format_time, meta, parse_time
-from hooks.rollout.bounds import MAX_RELEASES, releases_within_budget
+from hooks.api.rollout import Reason
+from hooks.k8s import dig, format_time, get_condition, meta, parse_time
+from hooks.rollout.bounds import FLUX_MESSAGE_CHARS, MAX_RELEASES, cut, releases_within_budget
+from hooks.rollout.ordering import is_oci_tag
 
 
 @dataclass(frozen=True)
@@ -18,9 +18,8 @@ class Discovery:
 
     tag: str | None
     digest: str | None
-    reason: str  # ReleasesUpdated | ImagePolicyNotFound | NoLatestRef
+    reason: str  # a ReleasesUpdated reason (Reason)
     message: str
-    semver_policy: bool
 
 
 def find_image_policy(policies: list[dict], name: str, namespace: str) -> dict | None:
@@ -31,35 +30,34 @@ def find_image_policy(policies: list[dict], name: str, namespace: str) -> dict |
     return None
 
 
-def _tag_from_latest_image(image: Any) -> str | None:
-    """Older ImagePolicies (v1beta2) publish `status.latestImage` = `repo[:tag][@digest]`."""
-    if not isinstance(image, str):
+def _not_ready(policy: dict) -> str | None:
+    """`<Flux reason>: <Flux message>` when the ImagePolicy reports Ready=False, else None."""
+    ready = get_condition(dig(policy, "status", "conditions"), "Ready")
+    if ready is None or ready.get("status") != "False":
         return None
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else None
+    reason = ready.get("reason") if isinstance(ready.get("reason"), str) else "NotReady"
+    message = ready.get("message") if isinstance(ready.get("message"), str) else ""
+    return cut(f"{reason}: {message}" if message else str(reason), FLUX_MESSAGE_CHARS)
 
 
 def discover(policy: dict | None, name: str) -> Discovery:
-    """What the ImagePolicy announces (SPEC §3.2)."""
+    """What the ImagePolicy announces (docs rollout.md): image.toolkit.fluxcd.io/v1 status.latestRef."""
     if policy is None:
-        return Discovery(None, None, "ImagePolicyNotFound", f"ImagePolicy '{name}' not found", False)
-    semver_policy = isinstance(dig(policy, "spec", "policy", "semver"), dict)
+        return Discovery(None, None, Reason.IMAGE_POLICY_NOT_FOUND, f"ImagePolicy '{name}' not found")
     tag = dig(policy, "status", "latestRef", "tag")
     digest = dig(policy, "status", "latestRef", "digest")
-    if not isinstance(tag, str) or not tag:
-        tag = _tag_from_latest_image(dig(policy, "status", "latestImage"))
-        digest = None
-    if not tag:
-        return Discovery(
-            None, None, "NoLatestRef", f"ImagePolicy '{name}' has no latest release yet", semver_policy
-        )
+    digest = digest if isinstance(digest, str) and digest else None
+    if isinstance(tag, str) and tag and not is_oci_tag(tag):
+        message = f"ImagePolicy '{name}' announces {cut(tag, 140)!r}, which is not a valid OCI tag"
+        return Discovery(None, None, Reason.NO_LATEST_REF, message)
+    tag = tag if isinstance(tag, str) and tag else None
+    failure = _not_ready(policy)
+    if failure is not None:  # a latestRef it still carries is still read (docs/spec/v1alpha1/rollout.md)
+        return Discovery(tag, digest, Reason.IMAGE_POLICY_NOT_READY, failure)
+    if tag is None:
+        return Discovery(None, None, Reason.NO_LATEST_REF, f"ImagePolicy '{name}' has no latest release yet")
     return Discovery(
-        tag,
-        digest if isinstance(digest, str) and digest else None,
-        "ReleasesUpdated",
-        f"Latest release from ImagePolicy '{name}' is {tag}",
-        semver_policy,
+        tag, digest, Reason.RELEASES_UPDATED, f"Latest release from ImagePolicy '{name}' is {tag}"
     )
 
 
@@ -75,91 +73,30 @@ def clean_releases(raw: Any) -> list[dict]:
 
 
 def record(releases: list[dict], discovery: Discovery, now: datetime) -> list[dict]:
-    """Append the announced tag if new; existing entries never change."""
-    if discovery.tag is None or any(r["tag"] == discovery.tag for r in releases):
-        return releases
+    """Append the announced tag if new; stamp `discoveredAt` once on entries an older
+    controller wrote without it (docs/spec/v1alpha1/rollout.md). Existing entries otherwise never change."""
+    stamped = [
+        r if r.get("discoveredAt") is not None else {**r, "discoveredAt": format_time(now)} for r in releases
+    ]
+    if discovery.tag is None or any(r["tag"] == discovery.tag for r in stamped):
+        return stamped
     entry: dict[str, Any] = {"tag": discovery.tag}
     if discovery.digest:
         entry["digest"] = discovery.digest
     entry["discoveredAt"] = format_time(now)
-    return [*releases, entry]
+    return [*stamped, entry]
 
 
-# --- ordering --------------------------------------------------------------------------
-
-
-def parse_semver(tag: str) -> semver.Version | None:
-    """Semver 2.0 parse allowing a leading `v`."""
-    text = tag[1:] if tag[:1] in ("v", "V") else tag
-    try:
-        return semver.Version.parse(text)
-    except (ValueError, TypeError):
+def repushed(releases: list[dict], discovery: Discovery) -> str | None:
+    """`tag <t> was re-pushed: digest <old> -> <new>` when a known tag is announced again with a
+    different digest (both non-empty; Flux reports digests only with digestReflectionPolicy)."""
+    if discovery.tag is None or discovery.digest is None:
         return None
-
-
-def _prerelease_key(prerelease: str | None) -> tuple:
-    """Semver §11 precedence: a release ranks above its prereleases; fields compare left to right."""
-    if not prerelease:
-        return (1,)
-    parts = []
-    for ident in prerelease.split("."):
-        parts.append((0, int(ident), "") if ident.isdigit() else (1, 0, ident))
-    return (0, tuple(parts))
-
-
-def semver_key(version: semver.Version) -> tuple:
-    """Precedence key (build metadata ignored)."""
-    return (version.major, version.minor, version.patch, _prerelease_key(version.prerelease))
-
-
-@dataclass(frozen=True)
-class Ordering:
-    """Releases in ascending order (worst first) and how they were ordered."""
-
-    tags: list[str]
-    semver: bool
-
-    def position(self, tag: str) -> int | None:
-        try:
-            return self.tags.index(tag)
-        except ValueError:
-            return None
-
-
-def order(releases: list[dict], semver_policy: bool) -> Ordering:
-    """Semver order when the policy is semver or every tag parses; else discovery order.
-
-    Sorting is stable, so tags equal in precedence (build metadata) keep discovery order;
-    in semver order tags that do not parse rank lowest.
-    """
-    tags = [r["tag"] for r in releases]
-    parsed = {t: parse_semver(t) for t in tags}
-    use_semver = semver_policy or (bool(tags) and all(v is not None for v in parsed.values()))
-    if not use_semver:
-        return Ordering(tags, False)
-
-    def key(tag: str) -> tuple:
-        version = parsed[tag]
-        return (0,) if version is None else (1, semver_key(version))
-
-    return Ordering(sorted(tags, key=key), True)
-
-
-def candidates(ordering: Ordering, deployed: str | None) -> list[str]:
-    """Releases strictly after the deployed version, best first (SPEC §3.3)."""
-    if deployed is None:
-        return list(reversed(ordering.tags))
-    index = ordering.position(deployed)
-    if index is not None:
-        return list(reversed(ordering.tags[index + 1 :]))
-    if not ordering.semver:
-        return []
-    version = parse_semver(deployed)
-    if version is None:
-        return []
-    floor = semver_key(version)
-    newer = [t for t in ordering.tags if (v := parse_semver(t)) is not None and semver_key(v) > floor]
-    return list(reversed(newer))
+    for release in releases:
+        old = release.get("digest")
+        if release["tag"] == discovery.tag and isinstance(old, str) and old and old != discovery.digest:
+            return f"tag {discovery.tag} was re-pushed: digest {old} -> {discovery.digest}"
+    return None
 
 
 # --- bounding --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Read and validate a Rollout's spec (SPEC §1.1, §3.1).
+"""Read and validate a Rollout's spec (docs/spec/v1alpha1/rollout.md).
 
 The CRD validates new objects; this catches what it cannot (objects stored before a
 schema change, hand-made requests) and names the offending field.
@@ -11,12 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 from hooks.k8s import dig, parse_duration, selector_is_empty, validate_selector
-from hooks.rollout.bounds import MAX_HISTORY
+from hooks.rollout.bounds import MAX_HISTORY, MAX_RELEASES, cut
+from hooks.rollout.ordering import is_oci_tag
 
 DEFAULT_HISTORY_LIMIT = 10
 DEFAULT_UPDATE_INTERVAL = timedelta(minutes=5)
 DEFAULT_RETENTION_DAYS = 7
 DEFAULT_MIN_COUNT = 30
+ON_BAKE_FAILURE = ("Stop", "Rollback")
 
 
 class InvalidSpec(ValueError):
@@ -47,6 +49,8 @@ class RolloutSpec:
     has_health_selector: bool
     retention_days: int
     min_count: int
+    on_bake_failure: str = "Stop"  # Stop | Rollback (docs/operations.md)
+    suspend: bool = False  # no automatic deploys (docs/spec/v1alpha1/rollout.md)
 
     @property
     def bake_configured(self) -> bool:
@@ -112,6 +116,14 @@ def parse_spec(rollout: dict) -> RolloutSpec:
     wanted = spec.get("wantedVersion")
     if wanted is not None and not isinstance(wanted, str):
         raise InvalidSpec("spec.wantedVersion: must be a string")
+    if wanted and not is_oci_tag(wanted):
+        raise InvalidSpec(f"spec.wantedVersion: {cut(wanted, 140)!r} is not a valid OCI tag")
+    on_failure = spec.get("onBakeFailure", "Stop")
+    if on_failure not in ON_BAKE_FAILURE:
+        raise InvalidSpec(f"spec.onBakeFailure: must be Stop or Rollback, got {cut(str(on_failure), 140)!r}")
+    suspend = spec.get("suspend", False)
+    if not isinstance(suspend, bool):
+        raise InvalidSpec("spec.suspend: must be a boolean")
     interval = _duration(spec, "releaseUpdateInterval", DEFAULT_UPDATE_INTERVAL)
     assert interval is not None
     if interval.total_seconds() <= 0:
@@ -127,5 +139,7 @@ def parse_spec(rollout: dict) -> RolloutSpec:
         health=parse_health_selector(spec.get("healthCheckSelector")),
         has_health_selector=spec.get("healthCheckSelector") is not None,
         retention_days=_positive_int(spec, "availableReleasesRetentionDays", DEFAULT_RETENTION_DAYS),
-        min_count=_positive_int(spec, "availableReleasesMinCount", DEFAULT_MIN_COUNT),
+        min_count=min(_positive_int(spec, "availableReleasesMinCount", DEFAULT_MIN_COUNT), MAX_RELEASES),
+        on_bake_failure=on_failure,
+        suspend=suspend,
     )

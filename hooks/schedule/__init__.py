@@ -1,1 +1,4 @@
-"""Deployment windows: RolloutSchedule and ClusterRolloutSchedule hooks (SPEC §1.4, §5.3, §6)."""
+"""Deployment windows: RolloutSchedule and ClusterRolloutSchedule hooks.
+
+Reference: docs/spec/v1alpha1/rolloutschedule.md.
+"""

@@ -3,6 +3,11 @@
 Gates are returned to Metacontroller in "apply" form (only the fields we own). Their content
 changes only when the schedule's activity or spec changes, never with time alone, so a
 resync between transitions updates nothing.
+
+Gate names are injective (docs/spec/v1alpha1/rolloutschedule.md; docs/scale.md "Schedule gates"):
+Metacontroller silently ignores a create that collides with an existing object, so `<schedule>-<rollout>`
+alone (`a`+`b-c` and `a-b`+`c`, or a RolloutSchedule and a ClusterRolloutSchedule of one
+name) would leave one schedule without its gate.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ GATE_KIND = "RolloutGate"
 SCHEDULE_LABEL = "rollout.kuberik.com/schedule"
 ANNOTATION_PREFIX = "rollout.kuberik.com/schedule-"
 KIND_ANNOTATION = ANNOTATION_PREFIX + "kind"
+NAMESPACE_ANNOTATION = ANNOTATION_PREFIX + "namespace"
 NAME_ANNOTATION = ANNOTATION_PREFIX + "name"
 ACTION_ANNOTATION = ANNOTATION_PREFIX + "action"
 TIMEZONE_ANNOTATION = ANNOTATION_PREFIX + "timezone"
 RULES_ANNOTATION = ANNOTATION_PREFIX + "rules"
-NEXT_TRANSITION_ANNOTATION = ANNOTATION_PREFIX + "next-transition"
+#: What a CLI shows as "closed until" (docs/spec/v1alpha1/rolloutschedule.md).
+NEXT_TRANSITION_ANNOTATION = "rollout.kuberik.com/next-transition"
 
 #: Metacontroller's record of what it last applied; the exact form we returned last time.
 LAST_APPLIED_ANNOTATION = "metacontroller.k8s.io/last-applied-configuration"
@@ -35,22 +42,32 @@ MAX_LABEL_VALUE = 63
 MAX_RULES_ANNOTATION = 1024
 
 
-def _shorten(text: str, limit: int) -> str:
-    """`text` if it fits, else a prefix plus a stable hash, still a valid DNS-1123 name."""
-    if len(text) <= limit:
-        return text
-    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-    return text[: limit - len(digest) - 1].rstrip("-.") + "-" + digest
+HASH_CHARS = 8
 
 
-def gate_name(schedule: str, rollout: str) -> str:
-    """`<schedule>-<rollout>`, shortened with a hash when longer than 253 characters."""
-    return _shorten(f"{schedule}-{rollout}", MAX_NAME)
+def _hash(*parts: str) -> str:
+    """8 hex characters of SHA-256 over the parts, joined by a byte no Kubernetes name holds."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:HASH_CHARS]
+
+
+def _cut(text: str, limit: int) -> str:
+    """A prefix of `text` of at most `limit` characters that ends in a letter or digit."""
+    return text[:limit].rstrip("-.")
+
+
+def gate_name(kind: str, namespace: str, schedule: str, rollout: str) -> str:
+    """`<schedule>-<rollout>-<h>`, `<h>` a hash of the schedule's kind, namespace and name and the
+    Rollout's name; the readable part is cut so the whole name fits 253 characters."""
+    suffix = "-" + _hash(kind, namespace, schedule, rollout)
+    return _cut(f"{schedule}-{rollout}", MAX_NAME - len(suffix)) + suffix
 
 
 def schedule_label_value(schedule: str) -> str:
-    """Label values hold at most 63 characters; long schedule names are shortened with a hash."""
-    return _shorten(schedule, MAX_LABEL_VALUE)
+    """Label values hold at most 63 characters: a longer name is cut and suffixed with its hash."""
+    if len(schedule) <= MAX_LABEL_VALUE:
+        return schedule
+    suffix = "-" + _hash(schedule)
+    return _cut(schedule, MAX_LABEL_VALUE - len(suffix)) + suffix
 
 
 def matching_rollouts(
@@ -70,7 +87,7 @@ def matching_rollouts(
     allowed: set[str] | None = None
     if namespace is None and namespace_selector is not None:
         allowed = {
-            meta(ns).get("name")
+            str(meta(ns).get("name"))
             for ns in namespaces or ()
             if not meta(ns).get("deletionTimestamp") and selector_matches(namespace_selector, labels_of(ns))
         }
@@ -91,13 +108,22 @@ def matching_rollouts(
 
 
 def schedule_annotations(
-    *, kind: str, schedule: str, action: str, timezone: str, rules: str, next_transition: str | None
+    *,
+    kind: str,
+    namespace: str | None,
+    schedule: str,
+    action: str,
+    timezone: str,
+    rules: str,
+    next_transition: str | None,
 ) -> dict[str, str]:
     """Annotations that tell a reader of the gate which schedule drives it and how."""
     if len(rules) > MAX_RULES_ANNOTATION:
         rules = rules[: MAX_RULES_ANNOTATION - 1] + "…"
-    annotations = {
-        KIND_ANNOTATION: kind,
+    annotations = {KIND_ANNOTATION: kind}
+    if namespace:
+        annotations[NAMESPACE_ANNOTATION] = namespace
+    annotations |= {
         NAME_ANNOTATION: schedule,
         ACTION_ANNOTATION: action,
         TIMEZONE_ANNOTATION: timezone,
@@ -109,14 +135,21 @@ def schedule_annotations(
 
 
 def desired_gate(
-    *, schedule: str, namespace: str, rollout: str, passing: bool, annotations: Mapping[str, str]
+    *,
+    kind: str,
+    schedule_namespace: str | None,
+    schedule: str,
+    namespace: str,
+    rollout: str,
+    passing: bool,
+    annotations: Mapping[str, str],
 ) -> dict:
-    """The RolloutGate a schedule wants for one Rollout."""
+    """The RolloutGate a schedule wants for one Rollout (in the Rollout's namespace)."""
     return {
         "apiVersion": GATE_API_VERSION,
         "kind": GATE_KIND,
         "metadata": {
-            "name": gate_name(schedule, rollout),
+            "name": gate_name(kind, schedule_namespace or "", schedule, rollout),
             "namespace": namespace,
             "labels": {SCHEDULE_LABEL: schedule_label_value(schedule)},
             "annotations": dict(annotations),
@@ -182,3 +215,42 @@ def preserved_gates(children: Iterable[Mapping]) -> list[dict]:
             form_meta["namespace"] = meta(obj)["namespace"]
         kept[(str(form_meta.get("namespace") or ""), name)] = form
     return [kept[key] for key in sorted(kept)]
+
+
+def owned_gate_keys(children: Iterable[Mapping], *, cluster: bool) -> list[str]:
+    """`managedGates`: the gates the request's children show this schedule really owns, sorted
+    (`<namespace>/<name>` for a ClusterRolloutSchedule, `<name>` for a RolloutSchedule)."""
+    keys = set()
+    for obj in children:
+        name, namespace = meta(obj).get("name"), meta(obj).get("namespace")
+        if not isinstance(name, str) or not name:
+            continue
+        keys.add(f"{namespace}/{name}" if cluster and isinstance(namespace, str) and namespace else name)
+    return sorted(keys)
+
+
+def bridging_gates(desired: list[dict], children: Iterable[Mapping]) -> list[dict]:
+    """Gates kept under their old name until the Rollout's new gate exists.
+
+    Metacontroller deletes the children a sync no longer returns *before* it creates the new
+    ones, and a Rollout syncs on the deletion of its gate: on an upgrade that renames gates
+    (`<schedule>-<rollout>` to `<schedule>-<rollout>-<h>`) a Rollout could see no gate at all
+    for a moment and deploy inside a freeze. So an owned gate of a Rollout whose new gate is not
+    among the children yet is returned too, with the new content; once the new gate exists, the
+    old one is dropped and Metacontroller deletes it (docs/scale.md "Schedule gates").
+    """
+    existing: dict[tuple[str, str], list[str]] = {}
+    for obj in children:
+        name, namespace = meta(obj).get("name"), meta(obj).get("namespace")
+        rollout = dig(obj, "spec", "rolloutRef", "name")
+        if isinstance(name, str) and isinstance(namespace, str) and isinstance(rollout, str):
+            existing.setdefault((namespace, rollout), []).append(name)
+    kept = []
+    for gate in desired:
+        md = gate["metadata"]
+        names = existing.get((md["namespace"], gate["spec"]["rolloutRef"]["name"]), [])
+        if md["name"] in names:
+            continue
+        for old in sorted(names):
+            kept.append({**gate, "metadata": {**md, "name": old}})
+    return kept

@@ -1,23 +1,27 @@
 """RolloutSchedule and ClusterRolloutSchedule hooks (CompositeControllers, children RolloutGates).
 
-A namespaced parent may only own children and see related objects in its own namespace, so a
-RolloutSchedule gates the Rollouts of its namespace. A ClusterRolloutSchedule is cluster-scoped
-and owns gates in any namespace. Namespace filtering happens here, not in the customize rule
-(a rule's `namespaceSelector` needs a recent Metacontroller): the rule asks for the Namespaces
-that match `namespaceSelector`, and the sync keeps the Rollouts living in them.
+A namespaced parent owns children only in its own namespace, so a RolloutSchedule gates the
+Rollouts of its namespace, and its customize rule names that namespace (with hook version v2 a
+rule without `namespace` would list every Rollout of the cluster). A ClusterRolloutSchedule is
+cluster-scoped and owns gates in any namespace: its Rollout rule carries its
+`namespaceSelector` (Metacontroller v4.15+), so only Rollouts of matching namespaces are sent,
+and the matching Namespaces come along so the sync checks the same thing (docs/scale.md states
+the request size of a broad ClusterRolloutSchedule).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from hooks.k8s import format_time, make_condition, meta, validate_selector
 from hooks.metacontroller import composite_response, parse_request, resource_rule
 from hooks.schedule.gates import (
+    bridging_gates,
     desired_gate,
     matching_rollouts,
+    owned_gate_keys,
     preserved_gates,
     schedule_annotations,
 )
@@ -34,7 +38,11 @@ CLUSTER_KIND = "ClusterRolloutSchedule"
 # --- customize -------------------------------------------------------------------------
 
 
-def _valid_selector(value: Any) -> bool:
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _valid_selector(value: Any) -> TypeGuard[Mapping[str, Any]]:
     if not isinstance(value, Mapping):
         return False
     try:
@@ -46,14 +54,31 @@ def _valid_selector(value: Any) -> bool:
 
 def _customize(body: Any, *, cluster: bool) -> dict:
     parent = parse_request(body).parent
-    spec = parent.get("spec") if isinstance(parent.get("spec"), Mapping) else {}
+    spec = _mapping(parent.get("spec"))
     rules: list[dict] = []
     rollout_selector = spec.get("rolloutSelector")
-    if _valid_selector(rollout_selector):
-        # Namespaced parent: Metacontroller only relates objects of the parent's namespace.
-        rules.append(resource_rule(ROLLOUT_API, "rollouts", label_selector=dict(rollout_selector)))
     namespace_selector = spec.get("namespaceSelector")
-    if cluster and _valid_selector(namespace_selector):
+    if not _valid_selector(rollout_selector):
+        return {"relatedResources": rules}  # the sync reports InvalidSchedule; never an invalid rule
+    if not cluster:
+        namespace = meta(parent).get("namespace")
+        if isinstance(namespace, str) and namespace:
+            rules.append(
+                resource_rule(
+                    ROLLOUT_API, "rollouts", namespace=namespace, label_selector=dict(rollout_selector)
+                )
+            )
+    elif namespace_selector is None:
+        rules.append(resource_rule(ROLLOUT_API, "rollouts", label_selector=dict(rollout_selector)))
+    elif _valid_selector(namespace_selector):
+        rules.append(
+            resource_rule(
+                ROLLOUT_API,
+                "rollouts",
+                label_selector=dict(rollout_selector),
+                namespace_selector=dict(namespace_selector),
+            )
+        )
         rules.append(resource_rule("v1", "namespaces", label_selector=dict(namespace_selector)))
     return {"relatedResources": rules}
 
@@ -113,8 +138,8 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     name: str = metadata["name"]
     own_namespace = None if cluster else (metadata.get("namespace") or "default")
     generation = metadata.get("generation")
-    spec = parent.get("spec") if isinstance(parent.get("spec"), Mapping) else {}
-    previous = parent.get("status") if isinstance(parent.get("status"), Mapping) else {}
+    spec = _mapping(parent.get("spec"))
+    previous = _mapping(parent.get("status"))
     now = ctx.now
     ctx.log.update(
         object=f"{own_namespace}/{name}" if own_namespace else name,
@@ -129,8 +154,9 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     except ScheduleError as exc:
         # Keep the last known state: status as it was, gates exactly as they were applied. Only
         # nextTransition goes: nothing changes until the spec is fixed, and the old instant would
-        # soon lie in the past (SPEC §6: always in the future, none => unset).
-        status = {key: value for key, value in previous.items() if key != "nextTransition"}
+        # soon lie in the past (docs/spec/v1alpha1/rolloutschedule.md: always in the future, none => unset).
+        status: dict[str, Any] = {key: value for key, value in previous.items() if key != "nextTransition"}
+        status["managedGates"] = owned_gate_keys(request.children_of("RolloutGate"), cluster=cluster)
         status["conditions"] = [
             make_condition(
                 previous.get("conditions"), "Ready", False, "InvalidSchedule", str(exc), now, generation
@@ -153,8 +179,10 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
     next_transition = schedule.next_transition(now)
     until = format_time(next_transition) if next_transition else None
     passing = active if schedule.action == ALLOW else not active
+    kind = CLUSTER_KIND if cluster else NAMESPACED_KIND
     annotations = schedule_annotations(
-        kind=CLUSTER_KIND if cluster else NAMESPACED_KIND,
+        kind=kind,
+        namespace=own_namespace,
         schedule=name,
         action=schedule.action,
         timezone=schedule.timezone,
@@ -162,22 +190,29 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
         next_transition=until,
     )
     gates = [
-        desired_gate(schedule=name, namespace=ns, rollout=rollout, passing=passing, annotations=annotations)
+        desired_gate(
+            kind=kind,
+            schedule_namespace=own_namespace,
+            schedule=name,
+            namespace=ns,
+            rollout=rollout,
+            passing=passing,
+            annotations=annotations,
+        )
         for ns, rollout in targets
     ]
-    managed = [
-        f"{g['metadata']['namespace']}/{g['metadata']['name']}" if cluster else g["metadata"]["name"]
-        for g in gates
-    ]
 
-    status: dict[str, Any] = {}
+    status = {}
     if "observedGeneration" in previous:
         status["observedGeneration"] = previous["observedGeneration"]
     status["active"] = active
     status["activeRules"] = active_rules
     if until:
         status["nextTransition"] = until
-    status["managedGates"] = sorted(managed)
+    # What this schedule really owns, from the children Metacontroller sent: a gate whose create
+    # failed (a name taken by an object of someone else) is never listed
+    # (docs/spec/v1alpha1/rolloutschedule.md).
+    status["managedGates"] = owned_gate_keys(request.children_of("RolloutGate"), cluster=cluster)
     status["matchingRollouts"] = len(targets)
     status["conditions"] = [
         make_condition(
@@ -196,7 +231,8 @@ def _sync(body: Any, ctx: Any, *, cluster: bool) -> dict:
         gates=len(gates),
         changed=_changed(previous, status),
     )
-    return composite_response(status, resync_after(now, schedule.next_rules_change(now)), gates)
+    children = gates + bridging_gates(gates, request.children_of("RolloutGate"))
+    return composite_response(status, resync_after(now, schedule.next_rules_change(now)), children)
 
 
 def sync_namespaced(body: Any, ctx: Any) -> dict:

@@ -1,0 +1,56 @@
+"""The observe step (docs rollout.md): validation, discovery, order, and what the request holds."""
+
+from __future__ import annotations
+
+from hooks.api.rollout import ConditionType, Reason
+from hooks.k8s import annotations_of, get_condition, meta
+from hooks.rollout import conditions, gates, health, history, holds, ordering, releases, targets
+from hooks.rollout.annotations import Annotations
+from hooks.rollout.run import Invalid, Run
+from hooks.rollout.spec import InvalidSpec, parse_spec
+
+
+def observe(run: Run) -> None:
+    """§3.1 validation, §3.2 discovery, §3.3 order; the gates, checks and targets; the history."""
+    rollout, previous = run.req.parent, run.ev.previous
+    md = meta(rollout)
+    run.name, run.namespace = str(md.get("name")), str(md.get("namespace", ""))
+    try:
+        run.spec = parse_spec(rollout)
+    except InvalidSpec as error:
+        _invalid(run, str(error))
+        raise Invalid from None
+    run.ev.interval = run.s.update_interval
+    policy = releases.find_image_policy(run.req.related_of("ImagePolicy"), run.s.image_policy, run.namespace)
+    run.discovery = releases.discover(policy, run.s.image_policy)
+    declared = ordering.policy_of(policy)
+    run.policy_error = declared.error
+    run.known = releases.record(
+        releases.clean_releases(previous.get("availableReleases")), run.discovery, run.now
+    )
+    run.order = ordering.order([r["tag"] for r in run.known], declared)
+    run.checks = health.select(
+        run.req.related_of("HealthCheck"), run.s.health, run.namespace, run.req.related_of("Namespace")
+    )
+    run.unhealthy = health.unhealthy_message(run.checks)
+    run.gates = gates.gates_for(run.req.related_of("RolloutGate"), run.name, run.namespace)
+    run.fields = targets.find(
+        run.req.related_of("OCIRepository"), run.req.related_of("Kustomization"), run.name, run.namespace
+    )
+    run.ann = Annotations.read(annotations_of(rollout), previous.get("acknowledgedAnnotations"))
+    run.hist = history.clean_history(previous.get("history"))
+    run.persisted_deployed = history.deployed_tag(run.hist)
+    run.hold = holds.read(previous.get("hold"))
+    old = get_condition(previous.get("conditions"), ConditionType.BAKE_FAILURE_DISABLED)
+    run.in_recovery = bool(old and old.get("status") == "True")
+
+
+def _invalid(run: Run, message: str) -> None:
+    """docs/spec/v1alpha1/rollout.md: keep every status field, say what is wrong, deploy nothing."""
+    c = conditions.Conditions(run.ev.previous.get("conditions"), run.ev.generation, run.now)
+    conditions.ready(c, conditions.ReadyFacts(invalid=message))
+    conditions.stalled(c, Reason.INVALID_SPEC, message)
+    run.ev.status = dict(run.ev.previous)
+    run.ev.status["conditions"] = c.merged()
+    run.ev.invalid = True
+    run.ev.log["decision"] = "invalid-spec"
