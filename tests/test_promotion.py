@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from hooks.api.rollout import entry_trigger
 from hooks.rollout import promotion as p
-from hooks.rollout.releases import parse_semver, semver_key
+from hooks.rollout.ordering import parse_semver, semver_key
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 NS = "prod"
@@ -133,25 +134,6 @@ def test_parse(raw: Any, expected: p.Promotion | None) -> None:
 def test_parse_rejects(raw: Any, message: str) -> None:
     with pytest.raises(p.InvalidPromotion, match=message):
         p.parse(raw, NS, "web")
-
-
-def test_related_rules_name_each_upstream_and_the_own_namespace() -> None:
-    promo = p.Promotion((p.Source("staging", "staging"), p.Source("canary", NS)))
-    assert p.related_rules(promo, NS) == [
-        {
-            "apiVersion": "kuberik.com/v1alpha1",
-            "resource": "rollouts",
-            "namespace": "staging",
-            "names": ["staging"],
-        },
-        {"apiVersion": "kuberik.com/v1alpha1", "resource": "rollouts", "namespace": NS, "names": ["canary"]},
-        {"apiVersion": "v1", "resource": "namespaces", "names": [NS]},
-    ]
-
-
-def test_related_rules_same_namespace_need_no_namespace_object() -> None:
-    promo = p.Promotion((p.Source("staging", NS),))
-    assert [r["resource"] for r in p.related_rules(promo, NS)] == ["rollouts"]
 
 
 # --- verification ------------------------------------------------------------------------
@@ -438,4 +420,5 @@ def test_condition_not_exported() -> None:
     ],
 )
 def test_trigger_inferred_for_old_entries(entry_: dict[str, Any], trigger: str) -> None:
-    assert p.trigger_of(entry_) == trigger
+    """Verification reads triggers through the engine's own inference (hooks/api/rollout.py)."""
+    assert entry_trigger(entry_) == trigger

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from hooks.api.kinds import NAMESPACE, ROLLOUT
+from hooks.api.rollout import Trigger, entry_trigger
 from hooks.k8s import parse_duration, parse_time, selector_matches
-from hooks.metacontroller import resource_rule
 
-ONE_OF, ALL = "OneOf", "All"
+ONE_OF: Literal["OneOf"] = "OneOf"
+ALL: Literal["All"] = "All"
 #: Triggers by which an operator (or the automatic rollback) moves a Rollout somewhere on purpose.
-MOVED_BY_HAND = frozenset({"Pin", "ForceDeploy", "Rollback"})
+MOVED_BY_HAND = frozenset({Trigger.PIN, Trigger.FORCE_DEPLOY, Trigger.ROLLBACK})
 SUCCEEDED, FAILED = "Succeeded", "Failed"
 #: How many verified tags per source the status reports (best first).
 REPORTED_VERIFIED = 20
@@ -97,33 +97,7 @@ def parse(raw: Any, namespace: str, name: str) -> Promotion | None:
     return Promotion(tuple(sources), availability, soak)
 
 
-def related_rules(promotion: Promotion, namespace: str) -> list[dict[str, Any]]:
-    """Customize rules: each upstream by namespace and name, and the Rollout's own Namespace
-    (its labels decide whether an upstream in another namespace exports to it)."""
-    rules = [
-        resource_rule(ROLLOUT.api_version, ROLLOUT.plural, namespace=s.namespace, names=[s.name])
-        for s in promotion.sources
-    ]
-    if any(s.namespace != namespace for s in promotion.sources):
-        rules.append(resource_rule(NAMESPACE.api_version, NAMESPACE.plural, names=[namespace]))
-    return rules
-
-
 # --- reading one upstream ----------------------------------------------------------------
-
-
-def trigger_of(entry: Mapping[str, Any]) -> str:
-    """The entry's trigger; entries written without one are inferred as the Rollout CRD says."""
-    trigger = entry.get("trigger")
-    if isinstance(trigger, str) and trigger:
-        return trigger
-    message = entry.get("message")
-    message = message if isinstance(message, str) else ""
-    if message.startswith("Automatic deployment"):
-        return "Automatic"
-    if message.startswith("Adopted"):
-        return "Adoption"
-    return "ForceDeploy"
 
 
 def _tag(entry: Any) -> str | None:
@@ -181,7 +155,7 @@ def verify(history: Any, *, soak: timedelta | None, now: datetime, is_lower: IsL
 def _moved_away(tag: str, later: Sequence[Mapping[str, Any]], is_lower: IsLower) -> bool:
     for entry in later:
         other = _tag(entry)
-        if other is None or other == tag or trigger_of(entry) not in MOVED_BY_HAND:
+        if other is None or other == tag or entry_trigger(entry) not in MOVED_BY_HAND:
             continue
         if is_lower(other, tag) or not is_lower(tag, other):
             return True
@@ -231,6 +205,8 @@ class SourceState:
     exported: bool
     deployed: str | None = None
     verified: tuple[str, ...] = ()
+    #: The digest the upstream recorded for each verified tag, when it had one.
+    digests: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def readable(self) -> bool:
@@ -251,6 +227,10 @@ class Observation:
         """Whether automation may take `tag`: verified by one (OneOf) or every (All) upstream."""
         hits = [tag in s.verified for s in self.sources]
         return all(hits) if self.promotion.availability == ALL else any(hits)
+
+    def digest(self, tag: str) -> str | None:
+        """The digest an upstream that verified `tag` recorded for it."""
+        return next((s.digests[tag] for s in self.sources if tag in s.digests), None)
 
     def releases(self) -> list[str]:
         """The verified tags of every readable upstream, each once, newest verification first:
@@ -295,10 +275,21 @@ def observe(
         history = status.get("history") if isinstance(status, Mapping) else None
         result = verify(history, soak=promotion.soak, now=now, is_lower=is_lower)
         deployed = _tag(history[0]) if isinstance(history, list) and history else None
-        states.append(SourceState(source, True, True, deployed, result.tags))
+        states.append(SourceState(source, True, True, deployed, result.tags, _digests(history, result.tags)))
         if result.soak_deadline is not None and result.soak_deadline > now:
             deadline = result.soak_deadline if deadline is None else min(deadline, result.soak_deadline)
     return Observation(promotion, tuple(states), deadline, tuple(cycles))
+
+
+def _digests(history: Any, tags: Sequence[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entry in history if isinstance(history, list) else []:
+        tag = _tag(entry)
+        version = entry.get("version") if isinstance(entry, Mapping) else None
+        digest = version.get("digest") if isinstance(version, Mapping) else None
+        if tag is not None and tag in tags and tag not in found and isinstance(digest, str) and digest:
+            found[tag] = digest
+    return found
 
 
 def _namespace_labels(namespace: str, namespaces: Iterable[Mapping[str, Any]]) -> dict[str, str]:
