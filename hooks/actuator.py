@@ -1,4 +1,4 @@
-"""Applies planned JSON Patches to the Kubernetes API (SPEC §4.2-4.4).
+"""Applies planned JSON Patches to the Kubernetes API (docs/targets.md).
 
 The decision engine plans guarded patches (hooks.patchplan); this module only sends them,
 one PATCH per object, through lightkube, and turns every result into a PatchOutcome whose
@@ -36,7 +36,7 @@ APPLY = "apply"
 DRY_RUN = "dry-run"
 MODES = (APPLY, DRY_RUN)
 
-#: Upper bound of one API call, in seconds (SPEC §4.4).
+#: Upper bound of one API call, in seconds (docs/targets.md).
 CALL_TIMEOUT_S = 3.0
 #: Upper bound of the API calls of one apply(); Metacontroller's default hook timeout is 10 s.
 SYNC_BUDGET_S = 7.0
@@ -263,9 +263,9 @@ def outcome_for_exception(exc: BaseException, call_timeout: float = CALL_TIMEOUT
 def outcome_for_status(code: int, body: dict) -> PatchOutcome:
     """Map an HTTP error answer (with its decoded Status body, possibly empty) to an outcome.
 
-    SPEC §4.2: a 409, or a 422 whose cause is our failed `test` (someone else changed the
+    docs/targets.md: a 409, or a 422 whose cause is our failed `test` (someone else changed the
     object), is a conflict to re-plan; any other 422 (invalid object, admission refusal) is an
-    error naming it. Texts are bounded and scrubbed of volatile parts (SPEC §7)."""
+    error naming it. Texts are bounded and scrubbed of volatile parts (docs/service.md)."""
     message = _short(str(body.get("message") or "")) or f"HTTP {code}"
     if code == 409:
         return PatchOutcome("conflict", CONFLICT_MESSAGE)

@@ -9,7 +9,6 @@ import pytest
 from hooks.cli import engine, plan, why
 from hooks.cli import main as cli
 from hooks.cli.kube import Kube, load_config
-from hooks.rollout import sync
 from tests.cli_world import (
     SATURDAY,
     baked_status,
@@ -71,18 +70,47 @@ def test_why_prints_the_engines_own_reason(baking):
     assert "1.1.0: waiting for the bake of 1.0.0" in out
 
 
-EXPLAIN = {"1.1.0": "gated: gate 'freeze' is not passing", "1.0.1": "withdrawn"}
+@pytest.fixture
+def baked(fake_kube, monkeypatch):
+    """The baking world once the bake of 1.0.0 has Succeeded: 1.1.0 is now held back by a gate."""
+    world = baking_world()
+    world.advance(minutes=11)
+    world.sync()
+    assert world.bake == "Succeeded"
+    serve(fake_kube, world)
+    monkeypatch.setattr(cli, "clock", lambda: world.now)
+    return world
 
 
-def test_a_reason_naming_a_schedule_gate_says_until_when(baking, monkeypatch):
-    real = sync.evaluate
+def test_why_prints_the_engines_reasons_verbatim(baked):
+    code, out, _ = run(["why", "app", "-n", NS])
+    assert code == 2
+    golden("why-reasons.txt", out)
+    assert "  1.1.0: gated: gate 'freeze' is not passing\n" in out
+    assert "note:" not in out
 
-    def evaluate(req, now):
-        evaluation = real(req, now)
-        evaluation.explain = {"1.1.0": "gated: gate 'office-hours-app-1a2b3c4d' is not passing"}
-        return evaluation
 
-    monkeypatch.setattr(sync, "evaluate", evaluate)
+def test_why_tag_json(baked):
+    code, out, _ = run(["why", "app", "1.1.0", "-n", NS, "-o", "json"])
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["candidates"] == [
+        {"tag": "1.1.0", "code": "gated", "reason": "gated: gate 'freeze' is not passing"}
+    ]
+    assert doc["deployed"] == "1.0.0"
+    assert doc["engineReasons"] is True
+    assert out == run(["why", "app", "1.1.0", "-n", NS, "-o", "json"])[1]  # stable
+
+
+def test_a_reason_naming_a_schedule_gate_says_until_when(fake_kube, monkeypatch):
+    world = baking_world()
+    del world.gates["freeze"]
+    gate = schedule_gate(world, False, "2026-03-02T10:00:00Z")
+    world.gates[gate["metadata"]["name"]] = gate
+    world.advance(minutes=11)
+    world.sync()
+    serve(fake_kube, world)
+    monkeypatch.setattr(cli, "clock", lambda: world.now)
     code, out, _ = run(["why", "app", "-n", NS])
     assert code == 2
     assert (
@@ -91,45 +119,12 @@ def test_a_reason_naming_a_schedule_gate_says_until_when(baking, monkeypatch):
     ) in out
 
 
-@pytest.fixture
-def explaining_engine(monkeypatch):
-    """A test double until the engine exposes `Evaluation.explain`: the real evaluation, with the
-    reasons the engine is specified to give attached (the CLI must print them verbatim)."""
-    real = sync.evaluate
-
-    def evaluate(req, now):
-        evaluation = real(req, now)
-        evaluation.explain = dict(EXPLAIN)
-        return evaluation
-
-    monkeypatch.setattr(sync, "evaluate", evaluate)
-
-
-def test_why_prints_the_engines_reasons_verbatim(baking, explaining_engine):
-    code, out, _ = run(["why", "app", "-n", NS])
-    assert code == 2
-    golden("why-reasons.txt", out)
-    assert "  1.1.0: gated: gate 'freeze' is not passing\n" in out
-    assert "  1.0.1: withdrawn\n" in out
-    assert "note:" not in out
-
-
-def test_why_tag_json(baking, explaining_engine):
-    code, out, _ = run(["why", "app", "1.1.0", "-n", NS, "-o", "json"])
-    assert code == 2
-    doc = json.loads(out)
-    assert doc["candidates"] == [{"tag": "1.1.0", "code": "gated", "reason": EXPLAIN["1.1.0"]}]
-    assert doc["deployed"] == "1.0.0"
-    assert doc["engineReasons"] is True
-    assert out == run(["why", "app", "1.1.0", "-n", NS, "-o", "json"])[1]  # stable
-
-
 def test_why_for_the_deployed_tag_and_an_unknown_one(baking):
     code, out, _ = run(["why", "app", "1.0.0", "-n", NS])
-    assert "1.0.0: deployed: this is the deployed version" in out
+    assert "  1.0.0: deployed\n" in out  # the engine explains the asked tag too
     code, out, _ = run(["why", "app", "7.7.7", "-n", NS])
     assert code == 2
-    assert "7.7.7: unknown: not among the releases the Rollout knows" in out
+    assert "  7.7.7: unknown: not a known release\n" in out
 
 
 def test_why_names_the_collection_it_could_not_list(baking, fake_kube):

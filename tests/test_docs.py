@@ -22,12 +22,10 @@ PAGE_OF_KIND = {
 }
 #: Pages other engineers write in parallel (linked from the README and the reference pages).
 #: Each entry goes when its page lands; until then a link to it is the only kind allowed to dangle.
-PAGES_IN_FLIGHT = {
-    "docs/operations.md",
-}
+PAGES_IN_FLIGHT: set[str] = set()
 #: Modules being rewritten this round by other engineers; their comments still cite the old
 #: specification and are rewritten to cite docs/ pages with them. Entries go as they land.
-COMMENTS_IN_FLIGHT = ("hooks/rollout/", "hooks/healthcheck/", "hooks/actuator.py")
+COMMENTS_IN_FLIGHT: tuple[str, ...] = ()
 #: A citation of the specification or design notes that lived outside the repository
 #: ("SPEC §3.7", "SPEC order", "DESIGN.md", "../shared/..."); a variable named SPEC is not one.
 OUTSIDE_CITATION = re.compile(

@@ -192,3 +192,13 @@ def test_the_decorator_asks_for_the_namespaces_it_must_check():
     # its own namespace, and the labelled Rollout: the unlabelled one of tenant-c is not sent
     assert sorted(got["Rollout.kuberik.com/v1alpha1"]) == ["tenant-a/web", "tenant-b/mine"]
     assert sorted(got["Namespace.v1"]) == ["tenant-b", "tenant-c"]
+
+
+def test_the_ready_message_tells_a_rollout_without_the_label():
+    """The note reaches the Rollout's Ready message (and never changes its reason)."""
+    world = World(spec={"releasesImagePolicy": {"name": "app"}, "healthCheckSelector": EVERY_NAMESPACE})
+    world.release("1.0.0")
+    world.sync()
+    ready = next(c for c in world.status["conditions"] if c["type"] == "Ready")
+    assert "lacks the label rollout.kuberik.com/cross-namespace-health" in ready["message"]
+    assert ready["reason"] != "InvalidSpec"  # world.sync() also checked the fixed point

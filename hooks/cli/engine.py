@@ -43,11 +43,13 @@ class Result:
     patches: list[PlannedPatch]
 
 
-def run_sync(body: dict, now: datetime, *, dry_run: bool) -> Result:
-    """evaluate + finish. `dry_run`: the ROLLOUT_ACTUATION=dry-run outcome for every patch;
-    otherwise every patch counts as accepted by the API server (what `apply` would see)."""
+def run_sync(body: dict, now: datetime, *, dry_run: bool, ask: str | None = None) -> Result:
+    """evaluate + finish, deciding as the controller in `apply` mode would. `dry_run`: the
+    ROLLOUT_ACTUATION=dry-run outcome for every patch (nothing is sent); otherwise every patch
+    counts as accepted by the API server. `ask`: a tag the engine explains too (`why NAME TAG`),
+    candidate or not."""
     req = parse_request(body)
-    evaluation = sync.evaluate(req, now)
+    evaluation = sync.evaluate(req, now, ask=ask)
     patches = list(evaluation.patches)
     outcome = PatchOutcome("dry-run", "dry-run") if dry_run else PatchOutcome("applied", "")
     status, resync = sync.finish(evaluation, [outcome for _ in patches], now, dry_run)

@@ -53,8 +53,6 @@ def candidate_lines(
             tags.append(extra)
     if tag is not None:
         tags = [tag]
-    deployed = report.tag_of(report.head(status)) or None
-    known = {report.tag_of(r) for r in status.get("availableReleases") or []}
     lines = []
     for t in tags:
         line: dict[str, Any] = {"tag": t}
@@ -64,13 +62,6 @@ def candidate_lines(
             note = _schedule_note(explained[t], gate_objects or [])
             if note is not None:
                 line["until"] = note
-        elif t == deployed:
-            line["reason"], line["code"] = "deployed: this is the deployed version", "deployed"
-        elif tag is not None and t not in known:
-            line["reason"], line["code"] = "unknown: not among the releases the Rollout knows", "unknown"
-        elif tag is not None and t not in candidates:
-            line["reason"] = "not a candidate: not after the deployed version in release order"
-            line["code"] = "not-a-candidate"
         else:
             line["reason"], line["code"] = engine.NO_REASONS, "unexplained"
         lines.append(line)
@@ -80,7 +71,7 @@ def candidate_lines(
 def explain(body: dict, now: datetime, tag: str | None) -> dict:
     """The `why -o json` document."""
     parent = body["parent"]
-    result = engine.run_sync(body, now, dry_run=True)
+    result = engine.run_sync(body, now, dry_run=True, ask=tag)
     before = report.tag_of(report.head(parent.get("status") or {})) or None
     evaluated = dict(parent, status=result.status)
     after = report.tag_of(report.head(result.status)) or None

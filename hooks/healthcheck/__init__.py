@@ -1,1 +1,4 @@
-"""The HealthCheck decorator (SPEC §5.2): reset on new deployments, health from a Kustomization."""
+"""The HealthCheck decorator: reset on new deployments, health from a Kustomization or Prometheus.
+
+What it does: docs/spec/v1alpha1/healthcheck.md.
+"""

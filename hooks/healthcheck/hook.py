@@ -1,4 +1,6 @@
-"""Metacontroller DecoratorController hooks for HealthChecks (SPEC §5.2, hook version v2).
+"""Metacontroller DecoratorController hooks for HealthChecks (hook version v2).
+
+What they do: docs/spec/v1alpha1/healthcheck.md.
 
 Thin: read the request, call the pure modules, build the response.
 """
@@ -23,7 +25,7 @@ KUSTOMIZATIONS = ("kustomize.toolkit.fluxcd.io/v1", "kustomizations")
 OCI_REPOSITORIES = ("source.toolkit.fluxcd.io/v1", "ocirepositories")
 
 
-#: Rollouts of other namespaces that select HealthChecks there (SPEC §5.2, docs/tenancy.md).
+#: Rollouts of other namespaces that select HealthChecks there (docs/tenancy.md).
 CROSS_NAMESPACE_SELECTOR = {"matchLabels": {tenancy.CROSS_NAMESPACE_HEALTH_LABEL: tenancy.OPT_IN_VALUE}}
 
 
@@ -109,7 +111,7 @@ def kustomization_verdict(
     check: dict, request: HookRequest, rollouts: list[Mapping]
 ) -> kustomization.Verdict:
     """The Kustomization's verdict; one of another namespace only where that namespace opted in,
-    so nothing of a namespace that did not is copied into this status (SPEC §7)."""
+    so nothing of a namespace that did not is copied into this status (docs/tenancy.md)."""
     try:
         ks_namespace, ks_name = kustomization.kustomization_ref(check)
     except kustomization.BadReference as exc:

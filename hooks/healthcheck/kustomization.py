@@ -1,4 +1,6 @@
-"""Health of a `class: kustomization` HealthCheck, read from a Flux Kustomization (SPEC §5.2).
+"""Health of a `class: kustomization` HealthCheck, read from a Flux Kustomization.
+
+The rules: docs/spec/v1alpha1/healthcheck.md.
 
 Flux computes the health of what a Kustomization applied when `spec.wait: true` or
 `spec.healthChecks` is set; this module only translates its conditions.
@@ -21,7 +23,7 @@ ANNOTATION = "healthcheck.kuberik.com/kustomization"
 #: Ready=False reasons that fail the check at once; ArtifactFailed only once Flux retried.
 FAILED_READY_REASONS = frozenset({"HealthCheckFailed", "ReconciliationFailed", "BuildFailed", "PruneFailed"})
 ARTIFACT_FAILED = fluxstatus.ARTIFACT_FAILED
-#: Flux messages in a check's status are cut to this many characters (SPEC §7).
+#: Flux messages in a check's status are cut to this many characters (docs/service.md).
 MESSAGE_CHARS = 512
 
 HEALTHY, UNHEALTHY, PENDING = "Healthy", "Unhealthy", "Pending"
@@ -94,7 +96,7 @@ def _failed_this_generation(kustomization: Mapping) -> bool:
 
 
 def assess(kustomization: Mapping | None, namespace: str, name: str) -> Verdict:
-    """The Kustomization's health in SPEC §5.2's order; never raises on malformed objects."""
+    """The Kustomization's health in the order docs/targets.md gives; never raises on malformed objects."""
     ref = f"Kustomization {namespace}/{name}"
     if kustomization is None:
         return Verdict(UNHEALTHY, f"{ref} not found")

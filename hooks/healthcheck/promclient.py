@@ -1,4 +1,4 @@
-"""Prometheus instant queries for `class: prometheus` HealthChecks (SPEC §5.2, docs/prometheus.md).
+"""Prometheus instant queries for `class: prometheus` HealthChecks (docs/prometheus.md).
 
 The only network port of the HealthCheck hook. HealthChecks never carry credentials: the
 service reads them from one mounted file (`PROMETHEUS_CREDENTIALS_FILE`), mapping an address
@@ -27,7 +27,7 @@ import httpx2
 import orjson
 import yaml
 
-#: Query timeout (SPEC §5.2): for each network phase and for the whole answer; also sent to
+#: Query timeout (docs/prometheus.md): for each network phase and for the whole answer; also sent to
 #: Prometheus as its own `timeout` parameter, so that it gives up too.
 TIMEOUT_S = 3.0
 #: A bigger answer is refused: it would be hundreds of thousands of series (aggregate them).

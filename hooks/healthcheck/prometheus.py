@@ -1,4 +1,4 @@
-"""Health of a `class: prometheus` HealthCheck, judged from a PromQL query (SPEC §5.2 item 3).
+"""Health of a `class: prometheus` HealthCheck, judged from a PromQL query (docs/prometheus.md).
 
 Pure except for the one query a sync runs through the `Querier` port (promclient.Querier in
 the service, a fake in some tests). The status changes only when the verdict changes: every
@@ -25,7 +25,7 @@ CLASS = "prometheus"
 HEALTHY, UNHEALTHY, PENDING = "Healthy", "Unhealthy", "Pending"
 NO_DATA_VERDICTS = (PENDING, HEALTHY, UNHEALTHY)
 
-#: Status fields only this class writes (the reset removes them, SPEC §5.2 item 1).
+#: Status fields only this class writes (the reset removes them, docs/spec/v1alpha1/healthcheck.md).
 FAILING_SINCE, QUERY_ERROR_SINCE = "failingSince", "queryErrorSince"
 OWN_FIELDS = (FAILING_SINCE, QUERY_ERROR_SINCE)
 

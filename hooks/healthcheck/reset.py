@@ -1,4 +1,4 @@
-"""Reset on a new deployment (SPEC §5.2 step 1).
+"""Reset on a new deployment (docs/spec/v1alpha1/healthcheck.md).
 
 A check must prove itself healthy again after every deployment or retry of a Rollout
 that selects it: its status goes back to Pending, and errors seen before are forgotten.
@@ -39,7 +39,7 @@ def needs_reset(status: Mapping, cutoff: datetime | None) -> bool:
     return last_change is None or cutoff > last_change
 
 
-#: Failure bookkeeping a new deployment forgets (SPEC §5.2 step 1; the last two are class: prometheus).
+#: Failure bookkeeping a new deployment forgets (the last two are class: prometheus's).
 CLEARED_ON_RESET = ("lastErrorTime", "failingSince", "queryErrorSince")
 
 

@@ -1,4 +1,4 @@
-"""Healthy only for the deployed revision (SPEC §5.2).
+"""Healthy only for the deployed revision (docs/targets.md).
 
 A Kustomization that is still Ready on the previous version must not start the bake of
 the new one. So it counts as Healthy only when it carries the deployed version of every

@@ -1,4 +1,4 @@
-"""Which Rollouts select a HealthCheck (SPEC §1.1 `healthCheckSelector`).
+"""Which Rollouts select a HealthCheck (`healthCheckSelector`, docs/spec/v1alpha1/rollout.md).
 
 The selector shapes are read by the Rollout's own parser, so both sides of the
 Rollout/HealthCheck relation interpret a selector the same way.
@@ -48,8 +48,8 @@ def rollout_selects(rollout: Mapping, check: Mapping, check_namespace_labels: Ma
 
 
 def may_select(rollout: Mapping, check: Mapping, namespaces: Iterable[Mapping]) -> bool:
-    """Tenancy (SPEC §7): a Rollout of another namespace counts only when the check's Namespace
-    opted in and the Rollout carries the cross-namespace label it is related by (SPEC §5.2)."""
+    """Tenancy (docs/tenancy.md): a Rollout of another namespace counts only when the check's Namespace
+    opted in and the Rollout carries the cross-namespace label it is related by (docs/tenancy.md)."""
     check_namespace = object_key(check)[0]
     if object_key(rollout)[0] == check_namespace:
         return True

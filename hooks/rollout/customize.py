@@ -1,4 +1,4 @@
-"""The Rollout customize hook (SPEC §5.1): which related objects each sync needs.
+"""The Rollout customize hook (docs/scale.md, related selection): which related objects each sync needs.
 
 A function of the spec only: Metacontroller caches the answer per Rollout UID and generation.
 With hook version v2 a rule without `namespace` (and without `namespaceSelector`) lists the
@@ -27,7 +27,7 @@ HEALTH_CHECKS = ("kuberik.com/v1alpha1", "healthchecks")
 ROLLOUTS = ("kuberik.com/v1alpha1", "rollouts")
 NAMESPACES = ("v1", "namespaces")
 
-#: Optional label on driven Flux objects (SPEC §2), selected with `targetSelection: Labeled`.
+#: Optional label on driven Flux objects, selected with `targetSelection: Labeled` (docs/scale.md).
 DRIVEN_LABEL = "rollout.kuberik.com/driven"
 DRIVEN_SELECTOR = {"matchLabels": {DRIVEN_LABEL: "true"}}
 TARGET_SELECTION_LABELED = "Labeled"
@@ -70,7 +70,7 @@ def health_check_rules(namespace: str, raw_selector: Any) -> list[dict]:
 
 
 def upstream_rules(namespace: str, promotion: Any) -> list[dict]:
-    """The upstream Rollouts of `spec.promotion.from`, by namespace and name (SPEC §3.12a)."""
+    """The upstream Rollouts of `spec.promotion.from`, by namespace and name (docs/promotion.md)."""
     sources = promotion.get("from") if isinstance(promotion, Mapping) else None
     by_namespace: dict[str, list[str]] = {}
     for source in sources if isinstance(sources, list) else []:

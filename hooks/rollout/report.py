@@ -12,6 +12,7 @@ from hooks.rollout import (
     choose,
     conditions,
     gates,
+    health,
     history,
     holds,
     ordering,
@@ -167,6 +168,9 @@ def _ready_facts(run: Run, sit: choose.Situation) -> conditions.ReadyFacts:
     ):
         notes.append(f"automatic deploys cannot order {sit.deployed}")
     notes += run.ann.notes()
+    cross = health.cross_namespace_label_note(run.req.parent)
+    if cross is not None:
+        notes.append(cross)
     force = run.ann.fresh(FORCE_DEPLOY)
     force_unknown = None
     if force is not None and sit.pinned is None:

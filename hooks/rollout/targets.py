@@ -1,4 +1,4 @@
-"""The Flux objects a Rollout drives and what Flux reports about them (SPEC §4.1, §4.2).
+"""The Flux objects a Rollout drives and what Flux reports about them (docs/targets.md).
 
 Planning is pure: it reads the related objects and the decision, says for each driven field
 what state Flux is in for the deployed version (docs/targets.md), and which guarded patches
@@ -26,7 +26,7 @@ _VARIABLE = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")  # Flux postBuild variable n
 SYNCED, PENDING, APPLYING, FAILED = "Synced", "Pending", "Applying", "Failed"
 SUSPENDED, ERROR, BLOCKED = "Suspended", "Error", "Blocked"
 FAILING_STATES = (FAILED, ERROR, BLOCKED)
-#: Triggers of automatic deploys: they never move a Flux object back (SPEC §4.1).
+#: Triggers of automatic deploys: they never move a Flux object back (docs/targets.md).
 AUTOMATIC_TRIGGERS = frozenset({"Automatic", "Adoption"})
 APPLIED_FIELD = "status.lastAppliedRevision"  # read-only entries of sourced Kustomizations
 
@@ -222,7 +222,7 @@ def assess(
     trigger: str | None = None,
     later: Callable[[str, str], bool] | None = None,
 ) -> Assessment:
-    """SPEC §4.1: our side first (Blocked, Error), then Suspended, Failed, Pending, Applying, Synced."""
+    """docs/targets.md: our side first (Blocked, Error), then Suspended, Failed, Pending, Applying, Synced."""
     if f.problem is not None:
         return Assessment(*f.problem)
     if desired is None:
@@ -291,7 +291,7 @@ def plan(
     trigger: str | None = None,
     later: Callable[[str, str], bool] | None = None,
 ) -> Plan:
-    """Target entries for `desired`; patches only under write-ahead (SPEC §4.1).
+    """Target entries for `desired`; patches only under write-ahead (docs/targets.md).
 
     `trigger` is the deployed entry's trigger and `later(a, b)` says whether release `a` comes
     after `b` in release order: an automatic deploy never moves a target back.
@@ -323,7 +323,7 @@ def plan(
 
 @dataclass(frozen=True)
 class Readiness:
-    """Whether Flux applied the deployed version on every target (SPEC §3.7, §4.1).
+    """Whether Flux applied the deployed version on every target (docs/targets.md).
 
     `synced`: every target is Synced (True without targets); in dry-run a target that needs a
     patch counts as Synced (§4.4). `failed`: names the first target Flux failed to apply.
