@@ -73,9 +73,7 @@ class Pipeline:
         """What Metacontroller sends: the world's own objects plus what the customize rules select."""
         cluster = Cluster()
         cluster.add(*(w.rollout() for w in self.stages.values()), *self.namespaces.values())
-        rules = [
-            r for r in related_rules(world.rollout()) if r["resource"] in ("rollouts", "namespaces")
-        ]
+        rules = [r for r in related_rules(world.rollout()) if r["resource"] in ("rollouts", "namespaces")]
         world.extra_related = related(cluster, rules)
         world.now = self.now
         return world.request()
@@ -156,7 +154,9 @@ def test_dev_to_staging_to_prod_each_takes_only_what_baked_upstream() -> None:
     ]
     assert staging.deployed == "1.0.0"
     assert staging.status["promotion"] == {
-        "sources": [{"name": "dev", "namespace": NS, "found": True, "deployed": "1.0.0", "verified": ["1.0.0"]}]
+        "sources": [
+            {"name": "dev", "namespace": NS, "found": True, "deployed": "1.0.0", "verified": ["1.0.0"]}
+        ]
     }
     p.sync("prod")
     assert prod.deployed is None, "staging is still baking 1.0.0"
@@ -207,7 +207,9 @@ def test_a_rollout_without_image_policy_orders_non_semver_upstream_tags_by_disco
 def test_soak_downstream_waits_and_resyncs_at_the_end_of_the_soak() -> None:
     p = Pipeline()
     p.add("staging")
-    prod = p.add("prod", promotion={"from": [upstream("staging")], "soakTime": "2h"}, releaseUpdateInterval="24h")
+    prod = p.add(
+        "prod", promotion={"from": [upstream("staging")], "soakTime": "2h"}, releaseUpdateInterval="24h"
+    )
     p.release("1.0.0", "staging", "prod")
     p.sync("staging")
     staging = p.bake("staging")
@@ -285,7 +287,7 @@ def _staging_and_gated_prod() -> tuple[Pipeline, World, World]:
 
 
 def test_a_failed_upstream_bake_is_never_promoted() -> None:
-    p, staging, prod = _staging_and_gated_prod()
+    p, _, prod = _staging_and_gated_prod()
     p.fail("staging")
     prod.gate("change-freeze", passing=True, rollout="prod")
     p.sync("prod")
