@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from hooks.k8s import parse_time
 from hooks.metacontroller import parse_request
 from hooks.rollout.customize import related_rules
 from hooks.rollout.engine import evaluate
 from tests.metacontroller_select import Cluster, related
-from tests.rollout_world import NS, T0, World
+from tests.rollout_world import NS, T0, World, ts
+from tests.test_rollout_properties import examples
 
 CHECKED = {"bakeTime": "30m", "deployTimeout": "1h", "healthCheckSelector": {"matchLabels": {"app": "app"}}}
 FORCE = "rollout.kuberik.com/force-deploy"
@@ -474,3 +478,100 @@ def test_removing_promotion_removes_its_status_and_condition() -> None:
     p.sync("prod")
     assert "promotion" not in prod.status
     assert all(c["type"] != "UpstreamVerified" for c in prod.status["conditions"])
+
+
+# --- property: nothing unsoaked or unbaked upstream is deployed automatically ----------------------
+
+TAGS = ("1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0")
+SOAKS = {None: None, "30m": timedelta(minutes=30), "2h": timedelta(hours=2)}
+
+
+@st.composite
+def upstream_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """An upstream's status.history (newest first) as the sync writes it: ids and times increase."""
+    count = draw(st.integers(0, 6))
+    moment, entries = T0 - timedelta(hours=12), []
+    for i in range(count):
+        moment += timedelta(minutes=draw(st.integers(1, 240)))
+        tag = draw(st.sampled_from(TAGS))
+        bake = draw(st.sampled_from(["Succeeded", "Failed", "InProgress", "Deploying", "Cancelled"]))
+        trigger = draw(st.sampled_from(["Automatic", "Pin", "ForceDeploy", "Rollback"]))
+        entry: dict[str, Any] = {
+            "id": i + 1,
+            "version": {"tag": tag, "digest": DIGEST, "discoveredAt": ts(moment)},
+            "timestamp": ts(moment),
+            "message": "Automatic deployment" if trigger == "Automatic" else "Manual deployment",
+            "trigger": trigger,
+            "triggeredBy": {"kind": "System", "name": "rollout-controller"},
+            "bakeStatus": bake,
+            "bakeStatusMessage": bake,
+        }
+        if bake != "Deploying":
+            entry["bakeStartTime"] = ts(moment + timedelta(minutes=draw(st.integers(0, 20))))
+        if bake in ("Succeeded", "Failed", "Cancelled"):
+            entry["bakeEndTime"] = entry["bakeStartTime"]
+        entries.insert(0, entry)
+    return entries
+
+
+def _soaked_success(history: list[dict[str, Any]], tag: str, soak: timedelta | None, now: datetime) -> bool:
+    """The test's own reading: some entry of `tag` baked Succeeded and stayed `soak` after its bake start."""
+    for i, entry in enumerate(history):
+        if entry["version"]["tag"] != tag or entry["bakeStatus"] != "Succeeded":
+            continue
+        start = parse_time(entry.get("bakeStartTime")) or parse_time(entry["timestamp"])
+        until = parse_time(history[i - 1]["timestamp"]) if i else now
+        assert start is not None and until is not None
+        if soak is None or until - start >= soak:
+            return True
+    return False
+
+
+@given(
+    history=upstream_histories(),
+    soak=st.sampled_from(sorted(SOAKS, key=str)),
+    policy=st.booleans(),
+    first=st.booleans(),
+    bypass=st.none() | st.sampled_from(TAGS),
+)
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_no_automatic_deploy_without_a_soaked_succeeded_upstream_entry(
+    history: list[dict[str, Any]], soak: str | None, policy: bool, first: bool, bypass: str | None
+) -> None:
+    p = Pipeline()
+    staging = p.add("staging")
+    staging.status = {"history": history}
+    promotion: dict[str, Any] = {"from": [upstream("staging")]}
+    if soak is not None:
+        promotion["soakTime"] = soak
+    prod = p.add("prod", policy=policy, promotion=promotion, releaseUpdateInterval="1h")
+    if policy:
+        p.release("1.4.0", "prod")
+        prod.status = {
+            "availableReleases": [{"tag": t, "discoveredAt": ts(T0 - timedelta(days=1))} for t in TAGS]
+        }
+    if not first:
+        prod.status["history"] = [
+            {
+                "id": 1,
+                "version": {"tag": "1.0.0"},
+                "timestamp": ts(T0 - timedelta(days=1)),
+                "message": "Manual deployment",
+                "trigger": "Pin",
+                "triggeredBy": {"kind": "System", "name": "rollout-controller"},
+                "bakeStatus": "Succeeded",
+                "bakeStatusMessage": "Bake completed successfully.",
+            }
+        ]
+    if bypass is not None:
+        prod.annotations = {BYPASS: bypass}
+    before = {h["id"] for h in prod.status.get("history", [])}
+    p.sync("prod")
+    for entry in prod.history:
+        if entry["id"] in before or entry["trigger"] != "Automatic":
+            continue
+        tag = entry["version"]["tag"]
+        if entry["message"].endswith("with gate bypass"):
+            assert tag == bypass
+            continue
+        assert _soaked_success(history, tag, SOAKS[soak], p.now), (tag, history)
