@@ -422,3 +422,53 @@ def test_condition_not_exported() -> None:
 def test_trigger_inferred_for_old_entries(entry_: dict[str, Any], trigger: str) -> None:
     """Verification reads triggers through the engine's own inference (hooks/api/rollout.py)."""
     assert entry_trigger(entry_) == trigger
+
+
+# --- the engine's side: release order and spec --------------------------------------------------
+
+
+def test_is_lower_uses_the_downstream_order_then_semver_for_tags_it_does_not_know() -> None:
+    from hooks.rollout.ordering import NO_POLICY, order
+
+    known = order(["build-b", "build-a"], NO_POLICY)  # not semver: discovery order
+    assert known.is_lower("build-b", "build-a") and not known.is_lower("build-a", "build-b")
+    assert known.is_lower("1.0.0", "1.1.0"), "unknown to the downstream: semver decides"
+    assert not known.is_lower("hotfix", "1.1.0") and not known.is_lower("1.1.0", "hotfix")
+    assert not known.is_lower("build-a", "1.0.0"), "one known, one not, no semver: cannot tell"
+
+
+def test_no_policy_orders_by_discovery_but_a_missing_policy_does_not() -> None:
+    from hooks.rollout.ordering import NO_POLICY, order, policy_of
+
+    assert order(["b2", "b1"], NO_POLICY).tags == ["b2", "b1"]
+    assert order(["b2", "b1"], policy_of(None)).tags == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        pytest.param({}, "required unless spec.promotion.from", id="neither an ImagePolicy nor upstreams"),
+        pytest.param({"promotion": {"from": []}}, "required unless", id="an empty from is no source"),
+        pytest.param({"promotion": {"from": [{"name": "web"}]}}, "names this Rollout itself", id="itself"),
+        pytest.param(
+            {"releasesImagePolicy": {"name": "app"}, "promotion": {"from": [{"name": "a"}], "soakTime": "x"}},
+            "soakTime",
+            id="a malformed promotion",
+        ),
+    ],
+)
+def test_spec_rejects(spec: dict[str, Any], message: str) -> None:
+    from hooks.rollout.spec import InvalidSpec, parse_spec
+
+    with pytest.raises(InvalidSpec, match=message):
+        parse_spec({"metadata": {"name": "web", "namespace": NS}, "spec": spec})
+
+
+def test_spec_promotion_only() -> None:
+    from hooks.rollout.spec import parse_spec
+
+    parsed = parse_spec(
+        {"metadata": {"name": "web", "namespace": NS}, "spec": {"promotion": {"from": [{"name": "a"}]}}}
+    )
+    assert parsed.image_policy is None
+    assert parsed.promotion == p.Promotion((p.Source("a", NS),))
