@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from hooks.app import create_app
-from tests.crd_schema import errors_of, validator
+from tests.crd_schema import errors_of, object_errors, validator
 from tests.rollout_world import T0, RecordingActuator
 
 REQUESTS = Path(__file__).resolve().parents[1] / "examples" / "hook-requests"
@@ -38,3 +38,17 @@ def test_sample_customize_request():
     assert response.status_code == 200
     resources = [r["resource"] for r in response.get_json()["relatedResources"]]
     assert resources[:4] == ["imagepolicies", "ocirepositories", "kustomizations", "rolloutgates"]
+
+
+def test_sample_related_objects_are_shaped_as_flux_and_the_hooks_write_them():
+    """Every related object validates against its CRD, and every Flux object carries a status for
+    its generation (a Flux object without a status is a world that does not exist)."""
+    body = json.loads((REQUESTS / "rollout-sync.json").read_text())
+    for group, objects in body["related"].items():
+        for key, obj in objects.items():
+            assert object_errors(obj) == [], (group, key)
+            if "toolkit.fluxcd.io" in obj["apiVersion"]:
+                status = obj["status"]
+                assert status["observedGeneration"] == obj["metadata"]["generation"], key
+                ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+                assert ready["observedGeneration"] == obj["metadata"]["generation"], key

@@ -132,7 +132,7 @@ CASES = [
         "an entry that records the hold it cleared",
         {
             "history": [
-                entry(5, "2.0.0", T0 + timedelta(minutes=20), clearedHold={"historyId": 4}),
+                entry(5, "2.0.0", T0 + timedelta(minutes=20), clearedHold=4),
                 entry(4, "1.0.0", T0 + timedelta(minutes=10), trigger="Pin", message="Manual deployment"),
             ]
         },

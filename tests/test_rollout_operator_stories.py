@@ -188,6 +188,9 @@ def test_pin_unpin_hold_and_a_new_release_lifts_the_hold():
     world.release("1.3.0")
     world.sync()
     assert world.deployed == "1.3.0" and "hold" not in world.status
+    pin = world.history[1]
+    assert world.history[0]["clearedHold"] == pin["id"]  # "deployment N cleared the hold"
+    assert all("clearedHold" not in e for e in world.history[1:])
 
 
 def test_bypass_gates_passes_a_hold_for_its_release_and_a_deploy_of_resume_after_clears_it():
@@ -202,6 +205,7 @@ def test_bypass_gates_passes_a_hold_for_its_release_and_a_deploy_of_resume_after
     world.sync()
     assert world.deployed == "1.1.0" and "with gate bypass" in world.history[0]["message"]
     assert "hold" not in world.status  # a deploy of resumeAfter clears the hold
+    assert world.history[0]["clearedHold"] == world.history[1]["id"]
 
 
 # --- automatic rollback (spec.onBakeFailure: Rollback) ----------------------------------------

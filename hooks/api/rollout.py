@@ -194,6 +194,8 @@ class HistoryEntry(TypedDict, total=False):
     trigger: str
     #: The id of the failed deployment an automatic rollback answers.
     rollbackOf: int
+    #: Set when this deployment cleared status.hold: the id of the deployment that set the hold.
+    clearedHold: int
     #: True when the entry records what the targets already carried (adoption).
     adopted: bool
     #: Who caused the deployment.

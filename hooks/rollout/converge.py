@@ -132,8 +132,11 @@ def _record(run: Run, deploy: history.Deploy, failed_tag: str | None = None) -> 
     run.recovery = recovery.recovery_mode(previous, run.unhealthy)
     run.in_recovery = run.recovery[0]
     entry = history.new_entry(run.hist, deploy, run.known, run.s.bake_configured, run.now)
+    held = run.hold
+    run.hold = holds.after_deploy(held, run.order, best, dict(entry), failed_tag)
+    if held is not None and run.hold is None and isinstance(held.get("historyId"), int):
+        entry = {**entry, "clearedHold": held["historyId"]}  # "deployment N cleared the hold" (events)
     run.hist = [entry, *run.hist]
-    run.hold = holds.after_deploy(run.hold, run.order, best, dict(entry), failed_tag)
     run.ann.use(*choose.used_annotations(deploy))
     run.manual_done = run.manual_done or deploy.manual
     run.deployed_any = True
