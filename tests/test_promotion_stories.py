@@ -441,7 +441,7 @@ def test_a_direct_cycle_is_invalid_and_keeps_the_history() -> None:
 # --- manual deploys and bypass --------------------------------------------------------------------
 
 
-def test_force_deploy_and_bypass_pass_promotion() -> None:
+def test_force_deploy_bypass_and_pin_pass_promotion() -> None:
     p = Pipeline()
     p.add("staging")
     prod = p.add("prod", promotion={"from": [upstream("staging")]})
@@ -470,6 +470,11 @@ def test_force_deploy_and_bypass_pass_promotion() -> None:
     head = prod.history[0]
     assert (head["version"]["tag"], head["trigger"]) == ("1.2.0", "Automatic")
     assert head["message"] == "Automatic deployment, with gate bypass"
+
+    prod.spec["wantedVersion"] = "1.3.0"  # a pin, of a tag no upstream ever ran
+    prod.generation += 1
+    p.sync("prod")
+    assert (prod.deployed, prod.history[0]["trigger"]) == ("1.3.0", "Pin")
 
 
 def test_removing_promotion_removes_its_status_and_condition() -> None:
