@@ -330,6 +330,12 @@ def test_rollout_promotion_fields() -> None:
         "exportTo": {"namespaceSelector": {"matchLabels": {"env": "prod"}}},
     }
     assert object_errors(_rollout(promotion=full)) == []
+    from hooks.rollout.promotion import MAX_SOURCES, REPORTED_VERIFIED
+
+    spec = _schema("Rollout")["properties"]["spec"]["properties"]["promotion"]["properties"]
+    sources = _schema("Rollout")["properties"]["status"]["properties"]["promotion"]["properties"]["sources"]
+    assert spec["from"]["maxItems"] == sources["maxItems"] == MAX_SOURCES
+    assert sources["items"]["properties"]["verified"]["maxItems"] == REPORTED_VERIFIED
     for bad in (
         {"from": [{}]},
         {"from": [{"name": ""}]},

@@ -129,6 +129,11 @@ def test_parse(raw: Any, expected: p.Promotion | None) -> None:
             {"from": [{"name": "a"}], "soakTime": "1 day"}, "soakTime", id="soak time not a duration"
         ),
         pytest.param("yes", "must be an object", id="promotion not an object"),
+        pytest.param(
+            {"from": [{"name": f"r{i}"} for i in range(21)]},
+            "at most 20",
+            id="more upstreams than the CRD allows",
+        ),
     ],
 )
 def test_parse_rejects(raw: Any, message: str) -> None:

@@ -26,6 +26,8 @@ MOVED_BY_HAND = frozenset({Trigger.PIN, Trigger.FORCE_DEPLOY, Trigger.ROLLBACK})
 SUCCEEDED, FAILED = "Succeeded", "Failed"
 #: How many verified tags per source the status reports (best first).
 REPORTED_VERIFIED = 20
+#: At most this many upstreams (the CRD's maxItems, so status.promotion.sources fits its schema).
+MAX_SOURCES = 20
 
 #: `is_lower(a, b)`: release `a` comes before release `b` in the downstream's release order.
 #: It answers False when the order cannot tell.
@@ -71,6 +73,8 @@ def parse(raw: Any, namespace: str, name: str) -> Promotion | None:
         return None
     if not isinstance(entries, list):
         raise InvalidPromotion("spec.promotion.from must be a list")
+    if len(entries) > MAX_SOURCES:
+        raise InvalidPromotion(f"spec.promotion.from names {len(entries)} upstreams, at most {MAX_SOURCES}")
     sources: list[Source] = []
     for i, entry in enumerate(entries):
         where = f"spec.promotion.from[{i}]"
