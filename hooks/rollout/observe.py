@@ -73,25 +73,18 @@ def _releases(run: Run) -> None:
 
 
 def _upstreams(run: Run) -> promotion.Observation:
+    """Read the upstreams from the related Rollouts (a self-reference brings the parent along: skipped)."""
     assert run.s.promotion is not None
     me = promotion.Source(run.name, run.namespace)
-    others = [
-        r
-        for r in run.req.related_of("Rollout")
-        if (meta(r).get("namespace"), meta(r).get("name"))
-        != (
-            run.namespace,
-            run.name,
-        )
-    ]
+    others = [r for r in run.req.related_of("Rollout") if _ref(r) != (me.namespace, me.name)]
     return promotion.observe(
-        run.s.promotion,
-        me,
-        others,
-        run.req.related_of("Namespace"),
-        now=run.now,
-        is_lower=run.order.is_lower,
+        run.s.promotion, me, others, run.req.related_of("Namespace"), now=run.now, is_lower=run.order.is_lower
     )
+
+
+def _ref(obj: dict) -> tuple[str, str]:
+    md = meta(obj)
+    return str(md.get("namespace", "")), str(md.get("name", ""))
 
 
 def _invalid(run: Run, message: str) -> None:
