@@ -1,4 +1,0 @@
-"""Deployment windows: RolloutSchedule and ClusterRolloutSchedule hooks.
-
-Reference: docs/spec/v1alpha1/rolloutschedule.md.
-"""
