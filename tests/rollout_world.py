@@ -49,6 +49,7 @@ class RecordingActuator:
 @dataclass
 class World:
     name: str = "app"
+    namespace: str = NS
     now: datetime = T0
     spec: dict = field(default_factory=lambda: {"releasesImagePolicy": {"name": "app"}})
     annotations: dict = field(default_factory=dict)
@@ -81,7 +82,7 @@ class World:
         self.policy = {
             "apiVersion": "image.toolkit.fluxcd.io/v1",
             "kind": "ImagePolicy",
-            "metadata": {"name": "app", "namespace": NS},
+            "metadata": {"name": "app", "namespace": self.namespace},
             "spec": policy_spec,
             "status": {"latestRef": ref},
         }
@@ -121,7 +122,7 @@ class World:
         self.gates[name] = {
             "apiVersion": "kuberik.com/v1alpha1",
             "kind": "RolloutGate",
-            "metadata": {"name": name, "namespace": NS},
+            "metadata": {"name": name, "namespace": self.namespace},
             "spec": spec,
         }
 
@@ -134,8 +135,9 @@ class World:
         error: datetime | None = None,
         message: str = "",
         labels: dict | None = None,
-        namespace: str = NS,
+        namespace: str | None = None,
     ) -> None:
+        namespace = namespace or self.namespace
         body: dict[str, Any] = {}
         if status is not None:
             body["status"] = status
@@ -156,11 +158,13 @@ class World:
     def ocirepo(self, name: str, tag: str | None = "0.0.1", rollout: str = "app", **ref: str) -> None:
         """An OCIRepository Flux has reconciled: Ready with `tag`'s artifact (tests/flux_objects.py)."""
         obj = flux.ocirepository(name, tag, rollout=rollout, **ref)
+        obj["metadata"]["namespace"] = self.namespace
         self.ocirepos[name] = flux.ready(obj, tag or "latest", self.now - timedelta(minutes=5))
 
     def kustomization(self, name: str, annotations: dict, substitute: dict | None = None) -> None:
         """A Kustomization Flux has applied (sourced from the OCIRepository `manifests`)."""
         obj = flux.kustomization(name, annotations=annotations, substitute=substitute)
+        obj["metadata"]["namespace"] = self.namespace
         self.kustomizations[name] = self._applied(obj, self.now - timedelta(minutes=5))
 
     def _applied(self, obj: dict, when: datetime) -> dict:
@@ -200,7 +204,7 @@ class World:
             "kind": "Rollout",
             "metadata": {
                 "name": self.name,
-                "namespace": NS,
+                "namespace": self.namespace,
                 "generation": self.generation,
                 "annotations": dict(self.annotations),
             },
@@ -209,13 +213,14 @@ class World:
         }
 
     def request(self) -> dict:
+        ns = self.namespace
         related: dict[str, dict] = {
-            "ImagePolicy.image.toolkit.fluxcd.io/v1": {f"{NS}/app": self.policy} if self.policy else {},
-            "RolloutGate.kuberik.com/v1alpha1": {f"{NS}/{k}": v for k, v in self.gates.items()},
-            "HealthCheck.kuberik.com/v1alpha1": {f"{ns}/{n}": v for (ns, n), v in self.checks.items()},
-            "OCIRepository.source.toolkit.fluxcd.io/v1": {f"{NS}/{k}": v for k, v in self.ocirepos.items()},
+            "ImagePolicy.image.toolkit.fluxcd.io/v1": {f"{ns}/app": self.policy} if self.policy else {},
+            "RolloutGate.kuberik.com/v1alpha1": {f"{ns}/{k}": v for k, v in self.gates.items()},
+            "HealthCheck.kuberik.com/v1alpha1": {f"{c}/{n}": v for (c, n), v in self.checks.items()},
+            "OCIRepository.source.toolkit.fluxcd.io/v1": {f"{ns}/{k}": v for k, v in self.ocirepos.items()},
             "Kustomization.kustomize.toolkit.fluxcd.io/v1": {
-                f"{NS}/{k}": v for k, v in self.kustomizations.items()
+                f"{ns}/{k}": v for k, v in self.kustomizations.items()
             },
             **self.extra_related,
         }

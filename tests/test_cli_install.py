@@ -57,7 +57,17 @@ def test_pip_install_gives_the_console_script(tmp_path):
 
     # The installed package plans offline from the examples, without the repository on sys.path.
     planned = subprocess.run(
-        [str(script), "plan", "-f", str(REPO / "examples"), "--at", "2026-12-01T09:30:00Z", "-o", "json"],
+        [
+            str(script),
+            "plan",
+            "podinfo/podinfo",
+            "-f",
+            str(REPO / "examples"),
+            "--at",
+            "2026-12-01T09:30:00Z",
+            "-o",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

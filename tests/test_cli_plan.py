@@ -25,10 +25,12 @@ from tests.cli_world import (
 def test_plan_over_the_examples_as_they_are():
     """examples/ carry no statuses: the ImagePolicy has reported no tag yet, so nothing deploys;
     the targets already carry 6.7.0, which is adopted (docs/spec/v1alpha1/rollout.md) and patches nothing."""
-    code, out, err = run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING])
+    code, out, err = run(["plan", "podinfo/podinfo", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING])
     assert (code, err) == (0, "")
     golden("plan-examples.txt", out)
-    doc = json.loads(run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING, "-o", "json"])[1])
+    doc = json.loads(
+        run(["plan", "podinfo/podinfo", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING, "-o", "json"])[1]
+    )
     assert {"rollout", "decision", "deployed", "patches"} <= set(doc)
     assert doc["rollout"] == "podinfo/podinfo"
     assert doc["deployed"] == "6.7.0"
@@ -108,7 +110,9 @@ def test_plan_input_errors(tmp_path):
         == f"error: {tmp_path / 'nothing'}: no such file or directory\n"
     )
     assert run(["plan", "-f", str(tmp_path)])[2] == "error: no Rollout (kuberik.com/v1alpha1) in the files\n"
-    assert "not an RFC 3339 time" in run(["plan", "-f", str(EXAMPLES), "--at", "tuesday"])[2]
+    assert (
+        "not an RFC 3339 time" in run(["plan", "podinfo/podinfo", "-f", str(EXAMPLES), "--at", "tuesday"])[2]
+    )
 
 
 def test_schedules_become_gates_before_the_rollout_syncs():
@@ -131,7 +135,7 @@ def test_a_status_that_never_settles_is_reported_not_looped(monkeypatch):
         return result
 
     monkeypatch.setattr(engine, "run_sync", restless)
-    code, _, err = run(["plan", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING])
+    code, _, err = run(["plan", "podinfo/podinfo", "-f", str(EXAMPLES), "--at", TUESDAY_MORNING])
     assert code == 1
     assert (
         err == f"error: the status did not settle within {plan.MAX_ROUNDS} syncs (a bug: please report it)\n"

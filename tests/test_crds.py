@@ -56,6 +56,7 @@ STATUS_FIELDS = {
         "targets",
         "acknowledgedAnnotations",
         "hold",
+        "promotion",
     },
     "RolloutGate": {"passing", "allowedVersions"},
     "HealthCheck": {
@@ -230,9 +231,16 @@ def test_durations_rejected(field: str, value: str) -> None:
 
 
 def test_rollout_spec_required_fields() -> None:
-    missing = _rollout()
-    del missing["spec"]["releasesImagePolicy"]
-    assert any("'releasesImagePolicy' is a required property" in e for e in object_errors(missing))
+    """releasesImagePolicy is optional when promotion.from is set: a CEL rule (the hook checks too)."""
+    promotion_only = _rollout(promotion={"from": [{"name": "staging"}]})
+    del promotion_only["spec"]["releasesImagePolicy"]
+    assert object_errors(promotion_only) == []
+    [rule] = _schema("Rollout")["properties"]["spec"]["x-kubernetes-validations"]
+    assert " ".join(rule["rule"].split()) == (
+        "has(self.releasesImagePolicy) || (has(self.promotion) && has(self.promotion.from) && "
+        "size(self.promotion.from) > 0)"
+    )
+    assert rule["message"] == "set releasesImagePolicy, promotion.from, or both"
     assert object_errors(_rollout(releasesImagePolicy={})) != []
     assert object_errors(_rollout(releasesImagePolicy={"name": ""})) != []
 
@@ -309,6 +317,33 @@ def test_only_the_intended_fields_have_defaults() -> None:
             "ClusterRolloutSchedule.spec.action",
         ]
     )
+
+
+# --- promotion ----------------------------------------------------------------------------------
+
+
+def test_rollout_promotion_fields() -> None:
+    full = {
+        "from": [{"name": "staging", "namespace": "staging"}, {"name": "canary"}],
+        "availability": "All",
+        "soakTime": "1h30m",
+        "exportTo": {"namespaceSelector": {"matchLabels": {"env": "prod"}}},
+    }
+    assert object_errors(_rollout(promotion=full)) == []
+    from hooks.rollout.promotion import MAX_SOURCES, REPORTED_VERIFIED
+
+    spec = _schema("Rollout")["properties"]["spec"]["properties"]["promotion"]["properties"]
+    sources = _schema("Rollout")["properties"]["status"]["properties"]["promotion"]["properties"]["sources"]
+    assert spec["from"]["maxItems"] == sources["maxItems"] == MAX_SOURCES
+    assert sources["items"]["properties"]["verified"]["maxItems"] == REPORTED_VERIFIED
+    for bad in (
+        {"from": [{}]},
+        {"from": [{"name": ""}]},
+        {"availability": "Any"},
+        {"soakTime": "1 day"},
+        {"exportTo": {"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Near"}]}}},
+    ):
+        assert object_errors(_rollout(promotion=bad)) != [], bad
 
 
 # --- healthCheckSelector ------------------------------------------------------------------------

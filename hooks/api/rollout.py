@@ -97,6 +97,11 @@ class Reason(StrEnum):
     # Reconciling
     PROGRESSING = "Progressing"
     SUCCEEDED = "Succeeded"
+    # UpstreamVerified (docs/promotion.md)
+    VERIFIED = "Verified"
+    WAITING_FOR_UPSTREAM = "WaitingForUpstream"
+    UPSTREAM_NOT_FOUND = "UpstreamNotFound"
+    UPSTREAM_NOT_EXPORTED = "UpstreamNotExported"
 
 
 class ConditionType(StrEnum):
@@ -108,6 +113,7 @@ class ConditionType(StrEnum):
     TARGETS_SYNCED = "TargetsSynced"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
+    UPSTREAM_VERIFIED = "UpstreamVerified"
 
 
 class Condition(TypedDict, total=False):
@@ -244,6 +250,28 @@ class Hold(TypedDict, total=False):
     message: str
 
 
+class PromotionSource(TypedDict, total=False):
+    """What this Rollout read of one upstream Rollout named in spec.promotion.from."""
+
+    #: Name of the upstream Rollout.
+    name: str
+    #: Namespace of the upstream Rollout.
+    namespace: str
+    #: Whether the upstream Rollout exists (it may still not export to this namespace).
+    found: bool
+    #: The version the upstream has deployed (only when it exports to this namespace).
+    deployed: str
+    #: The releases the upstream verified, the 20 best, best first.
+    verified: list[str]
+
+
+class PromotionStatus(TypedDict, total=False):
+    """The upstream Rollouts this Rollout promotes from."""
+
+    #: One entry per upstream in spec.promotion.from, in that order.
+    sources: list[PromotionSource]
+
+
 class RolloutStatus(TypedDict, total=False):
     """Observed state, written as a whole by the rollout controller's sync hook."""
 
@@ -267,6 +295,8 @@ class RolloutStatus(TypedDict, total=False):
     acknowledgedAnnotations: dict[str, str]
     #: Set while automatic deploys wait for a release later than the one rolled back from.
     hold: Hold
+    #: What the upstream Rollouts of spec.promotion verified; absent without spec.promotion.
+    promotion: PromotionStatus
 
 
 # --- history entries as persisted ----------------------------------------------------------

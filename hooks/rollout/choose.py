@@ -24,6 +24,7 @@ from hooks.rollout.annotations import (
 )
 from hooks.rollout.history import Deploy
 from hooks.rollout.ordering import Ordering
+from hooks.rollout.promotion import Observation
 
 DEPLOYABLE = "deployable"
 
@@ -45,6 +46,7 @@ class Situation:
     unblock: bool  # a fresh unblock-failed "true"
     bypass: str | None  # the tag of a fresh bypass-gates
     gates: list[gates.Gate] = field(default_factory=list)
+    upstream: Observation | None = None  # spec.promotion.from (docs/promotion.md)
 
     def withdrawn(self, tag: str) -> bool:
         """After the tag the ImagePolicy announces now: withdrawn from automation (§3.3)."""
@@ -119,9 +121,21 @@ def _policy_reason(sit: Situation, tag: str, allowed_any: bool) -> str | None:
     return None
 
 
-#: Filters on automatic candidates after gates and health (promotion's "verified upstream" joins here).
+#: Filters on automatic candidates after gates and health.
 CandidateFilter = Callable[[Situation, str], str | None]
-EXTRA_FILTERS: tuple[CandidateFilter, ...] = ()
+
+NOT_VERIFIED = "not verified upstream"
+
+
+def _upstream_reason(sit: Situation, tag: str) -> str | None:
+    """docs/promotion.md: automatic candidates only among the releases the upstreams verified,
+    even on the first deploy; a bypass-gates of the tag passes (manual deploys never get here)."""
+    if sit.upstream is None or sit.bypass == tag or sit.upstream.verified(tag):
+        return None
+    return NOT_VERIFIED
+
+
+EXTRA_FILTERS: tuple[CandidateFilter, ...] = (_upstream_reason,)
 
 
 def reasons(sit: Situation, tags: list[str]) -> dict[str, str]:
@@ -197,6 +211,7 @@ _OUTCOMES = (
     ("held:", "blocked-hold"),
     ("suspended", "suspended"),
     ("pinned:", "pinned"),
+    (NOT_VERIFIED, "blocked-upstream"),
 )
 
 

@@ -23,6 +23,7 @@ class Conditions:
     generation: int | None
     now: datetime
     ours: dict[str, Condition] = field(default_factory=dict)
+    dropped: set[str] = field(default_factory=set)
 
     def set(self, type_: ConditionType, status: bool, reason: str, message: str) -> None:
         """The one setter: lastTransitionTime moves only when status does; messages bounded."""
@@ -31,11 +32,20 @@ class Conditions:
             self.previous, type_.value, status, str(reason), text, self.now, self.generation
         )
 
+    def drop(self, type_: ConditionType) -> None:
+        """A condition of ours that no longer applies (UpstreamVerified without spec.promotion)."""
+        self.ours.pop(type_.value, None)
+        self.dropped.add(type_.value)
+
     def merged(self) -> list[dict[str, Any]]:
         """Ours in a fixed order, then foreign ones kept as they were."""
         out: list[dict[str, Any]] = [dict(self.ours[t]) for t in ORDER if t in self.ours]
         for cond in self.previous if isinstance(self.previous, list) else []:
-            if isinstance(cond, dict) and cond.get("type") not in self.ours:
+            if (
+                isinstance(cond, dict)
+                and cond.get("type") not in self.ours
+                and cond.get("type") not in self.dropped
+            ):
                 out.append(cond)
         return out
 
@@ -166,6 +176,14 @@ def ready(c: Conditions, f: ReadyFacts) -> str:
         message = f"{message} ({'; '.join(notes)})" if message else "; ".join(notes)
     c.set(ConditionType.READY, status, reason, message)
     return reason
+
+
+def upstream_verified(c: Conditions, verdict: tuple[bool, str, str] | None) -> None:
+    """docs/promotion.md: set while spec.promotion.from names upstreams, removed otherwise."""
+    if verdict is None:
+        c.drop(ConditionType.UPSTREAM_VERIFIED)
+    else:
+        c.set(ConditionType.UPSTREAM_VERIFIED, *verdict)
 
 
 def targets_synced(c: Conditions, status: bool, reason: str, message: str) -> None:

@@ -243,7 +243,13 @@ class Policy:
     descending: bool = False
     filter: TagFilter | None = None
     error: str | None = None  # UnsupportedFilter: nothing is ordered
-    missing: bool = False  # no ImagePolicy: its rule is unknown, only an all-semver list is ordered
+    #: The named ImagePolicy is gone: its rule is unknown, only an all-semver list is ordered.
+    missing: bool = False
+
+
+#: A Rollout without `releasesImagePolicy` (its releases come from upstream Rollouts,
+#: docs/promotion.md): there is no rule to lose, so semver when every tag parses, else discovery order.
+NO_POLICY = Policy(None)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -313,6 +319,15 @@ class Ordering:
             return False
         va, vb = self._semver_of(a), self._semver_of(b)
         return va is not None and vb is not None and semver_key(va) > semver_key(vb)
+
+    def is_lower(self, a: str, b: str) -> bool:
+        """`a` comes before `b`: by this order when it can place both, else by semver when both
+        parse (tags of another Rollout this one does not know, docs/promotion.md); False when
+        neither can tell."""
+        if self.can_order(a) and self.can_order(b):
+            return self.is_later(b, a)
+        va, vb = parse_semver(a), parse_semver(b)
+        return va is not None and vb is not None and semver_key(va) < semver_key(vb)
 
     def can_order(self, tag: str | None) -> bool:
         if tag is None:

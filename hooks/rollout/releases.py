@@ -22,6 +22,18 @@ class Discovery:
     message: str
 
 
+#: What a Rollout without an ImagePolicy "announces": nothing (its releases come from upstream Rollouts).
+NOTHING_ANNOUNCED = Discovery(None, None, Reason.RELEASES_UPDATED, "")
+
+
+def from_upstreams(refs: list[str], latest: str | None) -> Discovery:
+    """ReleasesUpdated of a Rollout without an ImagePolicy (docs/promotion.md): True, since no
+    ImagePolicy is missing; the message names the upstreams and the latest release they verified."""
+    where = f"Releases come from the upstream Rollouts {', '.join(refs)} (spec.promotion.from)"
+    tail = f"; the latest is {latest}" if latest else "; none verified yet"
+    return Discovery(None, None, Reason.RELEASES_UPDATED, where + tail)
+
+
 def find_image_policy(policies: list[dict], name: str, namespace: str) -> dict | None:
     for policy in policies:
         md = meta(policy)
@@ -85,6 +97,23 @@ def record(releases: list[dict], discovery: Discovery, now: datetime) -> list[di
         entry["digest"] = discovery.digest
     entry["discoveredAt"] = format_time(now)
     return [*stamped, entry]
+
+
+def record_verified(releases: list[dict], found: list[tuple[str, str | None]], now: datetime) -> list[dict]:
+    """A Rollout without an ImagePolicy: append the upstreams' verified tags not yet known, in
+    the order given (docs/promotion.md); a value that is not an OCI tag is never recorded."""
+    known = {r["tag"] for r in releases}
+    added: list[dict] = []
+    for tag, digest in found:
+        if tag in known or not is_oci_tag(tag):
+            continue
+        known.add(tag)
+        entry: dict[str, Any] = {"tag": tag}
+        if digest:
+            entry["digest"] = digest
+        entry["discoveredAt"] = format_time(now)
+        added.append(entry)
+    return [*releases, *added] if added else releases
 
 
 def repushed(releases: list[dict], discovery: Discovery) -> str | None:

@@ -16,6 +16,7 @@ from hooks.rollout import (
     history,
     holds,
     ordering,
+    promotion,
     recovery,
     releases,
     targets,
@@ -57,6 +58,8 @@ def report(run: Run) -> None:
     conditions.bake_failure_disabled(c, *_recovery_condition(run))
     head = history.head(run.hist)
     conditions.reconciling(c, head)
+    upstream = run.upstream
+    conditions.upstream_verified(c, promotion.condition(upstream, candidates) if upstream else None)
     run.ev.conditions = c
     run.ev.ready = _ready_facts(run, sit)
     asked = [*candidates, *([run.ask] if run.ask is not None and run.ask not in candidates else [])]
@@ -73,6 +76,13 @@ def report(run: Run) -> None:
     status.pop("hold", None)
     if run.hold is not None:
         status["hold"] = dict(run.hold)
+    status.pop("promotion", None)
+    if run.s.promotion_set:  # docs/promotion.md: only deployed and verified tags are copied
+        status["promotion"] = (
+            promotion.sources_status(upstream, run.order.is_lower) if upstream else {"sources": []}
+        )
+    if upstream is not None and upstream.soak_deadline is not None:
+        run.ev.wake_at.append(upstream.soak_deadline)
     run.ev.status = status
     wake = bake.deadline(head, run.s.bake_time, run.s.deploy_timeout)
     if wake is not None:

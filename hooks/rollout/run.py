@@ -9,7 +9,7 @@ from typing import Any
 from hooks.api.rollout import Hold
 from hooks.metacontroller import HookRequest
 from hooks.patchplan import PlannedPatch
-from hooks.rollout import choose, conditions, gates, health, history, ordering, releases, targets
+from hooks.rollout import choose, conditions, gates, health, history, ordering, promotion, releases, targets
 from hooks.rollout.annotations import Annotations
 from hooks.rollout.spec import DEFAULT_UPDATE_INTERVAL, RolloutSpec
 
@@ -61,6 +61,7 @@ class Run:
     hist: list[Any] = field(default_factory=list)
     persisted_deployed: str | None = None
     hold: Hold | None = None
+    upstream: promotion.Observation | None = None  # spec.promotion.from, read from the request
     recovery: tuple[bool, str, str] | None = None  # BakeFailureDisabled set by a deploy of this sync
     in_recovery: bool = False
     manual_done: bool = False
@@ -91,6 +92,7 @@ class Run:
             unblock=choose.unblock_fresh(self.ann),
             bypass=choose.bypass_tag(self.ann),
             gates=self.gates,
+            upstream=self.upstream,
         )
 
     def best_known(self) -> str | None:

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from hooks.k8s import dig, parse_duration, selector_is_empty, validate_selector
+from hooks.k8s import dig, meta, parse_duration, selector_is_empty, validate_selector
 from hooks.rollout.bounds import MAX_HISTORY, MAX_RELEASES, cut
 from hooks.rollout.ordering import is_oci_tag
+from hooks.rollout.promotion import InvalidPromotion, Promotion
+from hooks.rollout.promotion import parse as parse_promotion
 
 DEFAULT_HISTORY_LIMIT = 10
 DEFAULT_UPDATE_INTERVAL = timedelta(minutes=5)
@@ -39,7 +41,7 @@ class HealthSelector:
 
 @dataclass(frozen=True)
 class RolloutSpec:
-    image_policy: str
+    image_policy: str | None  # None: the releases come from spec.promotion.from (docs/promotion.md)
     wanted_version: str | None
     history_limit: int
     update_interval: timedelta
@@ -51,6 +53,8 @@ class RolloutSpec:
     min_count: int
     on_bake_failure: str = "Stop"  # Stop | Rollback (docs/operations.md)
     suspend: bool = False  # no automatic deploys (docs/spec/v1alpha1/rollout.md)
+    promotion: Promotion | None = None  # upstream Rollouts that verify releases
+    promotion_set: bool = False  # spec.promotion present (status.promotion is then reported)
 
     @property
     def bake_configured(self) -> bool:
@@ -110,9 +114,18 @@ def parse_spec(rollout: dict) -> RolloutSpec:
     spec = rollout.get("spec")
     if not isinstance(spec, dict):
         raise InvalidSpec("spec: missing or not an object")
+    md = meta(rollout)
+    try:
+        promo = parse_promotion(spec.get("promotion"), str(md.get("namespace", "")), str(md.get("name", "")))
+    except InvalidPromotion as exc:
+        raise InvalidSpec(str(exc)) from None
     policy = dig(spec, "releasesImagePolicy", "name")
-    if not isinstance(policy, str) or not policy:
+    if "releasesImagePolicy" in spec and (not isinstance(policy, str) or not policy):
         raise InvalidSpec("spec.releasesImagePolicy.name: required")
+    if policy is None and promo is None:
+        raise InvalidSpec(
+            "spec.releasesImagePolicy.name: required unless spec.promotion.from names an upstream"
+        )
     wanted = spec.get("wantedVersion")
     if wanted is not None and not isinstance(wanted, str):
         raise InvalidSpec("spec.wantedVersion: must be a string")
@@ -142,4 +155,6 @@ def parse_spec(rollout: dict) -> RolloutSpec:
         min_count=min(_positive_int(spec, "availableReleasesMinCount", DEFAULT_MIN_COUNT), MAX_RELEASES),
         on_bake_failure=on_failure,
         suspend=suspend,
+        promotion=promo,
+        promotion_set=spec.get("promotion") is not None,
     )
