@@ -30,8 +30,11 @@ def is_oci_tag(value: object) -> bool:
 # --- semver ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_semver(tag: str) -> semver.Version | None:
-    """Semver 2.0 parse allowing a leading `v` (as fluxcd/pkg/version.ParseVersion)."""
+    """Semver 2.0 parse allowing a leading `v` (as fluxcd/pkg/version.ParseVersion).
+
+    Cached: every sync orders the same few hundred known releases again (Version is immutable)."""
     text = tag[1:] if tag[:1] in ("v", "V") else tag
     try:
         return semver.Version.parse(text)
