@@ -335,6 +335,9 @@ def test_a_new_prod_never_takes_an_unverified_release_first() -> None:
         p.advance(minutes=10)
     assert prod.history == [], "gates and health do not apply to a first deploy; promotion does"
     assert prod.condition("Ready")[1] == "NoReleasesAvailable"
+    ready = next(c for c in prod.status["conditions"] if c["type"] == "Ready")
+    assert ready["message"].startswith("No release has been deployed yet: ")  # not "none known"
+    assert prod.condition("UpstreamVerified") == ("False", "WaitingForUpstream")
     p.bake("staging")
     p.sync("prod")
     assert prod.deployed == "1.0.0"

@@ -158,11 +158,14 @@ def ready_reason(f: ReadyFacts) -> tuple[bool, str, str]:
             f"force-deploy version {f.force_unknown} is not a known release",
         )
     if f.no_releases:
-        return (
-            False,
-            Reason.NO_RELEASES_AVAILABLE,
-            " ".join(p for p in ("No releases are known yet.", summary) if p),
-        )
+        if f.releases_known and not f.deployed:  # known, but none may be deployed yet
+            text = (
+                "No release has been deployed yet: GatesPassing, DeploymentBlocked and "
+                "UpstreamVerified say what holds the known releases back."
+            )
+        else:
+            text = " ".join(p for p in ("No releases are known yet.", summary) if p)
+        return False, Reason.NO_RELEASES_AVAILABLE, text
     if f.bake_succeeded:
         return True, Reason.BAKE_SUCCEEDED, summary
     return True, Reason.DEPLOYED, summary
