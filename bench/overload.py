@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 import yaml  # noqa: E402
 
+from bench import server  # noqa: E402
 from bench.payload import rollout_request  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -79,15 +80,9 @@ def workers_of_deployment() -> int:
 # --- the server and its memory -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(
     port: int, workers: int, worker_class: str | None = None, threads: int = 1
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOK_", "PROMETHEUS_", "KUBERNETES_"))}
     env.update(
         ROLLOUT_ACTUATION="dry-run",
@@ -98,43 +93,7 @@ def start_server(
     )
     # For comparisons only (docs/performance.md): another gunicorn worker class than the config's.
     other = ["--worker-class", worker_class, "--threads", str(threads)] if worker_class else []
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            *other,
-            "hooks.app:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("gunicorn did not become ready within 30 s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    return server.start(port, env, other)
 
 
 def _rss(pid: int) -> int:
@@ -327,7 +286,7 @@ def body_limit_request() -> bytes:
 
 
 def one_run(args: argparse.Namespace, body: bytes, big: bytes) -> dict[str, Any]:
-    port = free_port()
+    port = server.free_port()
     process = start_server(port, args.workers, args.worker_class, args.threads)
     sampler = MemorySampler(process.pid)
     sampler.start()
@@ -337,7 +296,7 @@ def one_run(args: argparse.Namespace, body: bytes, big: bytes) -> dict[str, Any]
         limit = phase(port, big, args.workers + 2, args.seconds / 2, slow=False)
     finally:
         peak = sampler.stop()
-        stop_server(process)
+        server.stop(process)
     return {
         "baseline": baseline,
         "overload": overload,

@@ -36,7 +36,6 @@ import http.client
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
+from bench import server  # noqa: E402
 from bench.payload import NOW, rollout_request, worst_case_status_request  # noqa: E402
 
 SIZES = (100, 1000, 5000)
@@ -166,13 +166,7 @@ def collector_effect(size: int, repeat: int) -> dict:
 # --- over HTTP through gunicorn ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(port: int) -> subprocess.Popen:
+def start_gunicorn(port: int) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         ROLLOUT_ACTUATION="dry-run",
@@ -181,35 +175,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         HOOK_AUTH_DISABLED="true",
     )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "hooks.app:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("gunicorn did not become ready within 20 s")
+    return server.start(port, env, ["--workers", "2"], ready_seconds=20)
 
 
 def load(port: int, body: bytes, *, requests: int, threads: int, max_seconds: float) -> dict:
@@ -271,7 +237,7 @@ def load(port: int, body: bytes, *, requests: int, threads: int, max_seconds: fl
 
 
 def over_http(sizes: tuple[int, ...], quick: bool) -> dict[int, dict]:
-    port = _free_port()
+    port = server.free_port()
     process = start_gunicorn(port)
     try:
         out = {}
@@ -282,11 +248,7 @@ def over_http(sizes: tuple[int, ...], quick: bool) -> dict[int, dict]:
             out[size] = load(port, body, requests=count, threads=4, max_seconds=20)
         return out
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        server.stop(process, grace_seconds=25)
 
 
 # --- status size and memory ----------------------------------------------------------------

@@ -44,7 +44,6 @@ class Service:
             HOOK_TOKEN=token,
             ROLLOUT_ACTUATION="apply",
             WEB_CONCURRENCY="2",
-            GUNICORN_THREADS="2",
             LOG_LEVEL="info",
         )
         port = free_port()
