@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hooks.api.rollout import entry_tag, entry_trigger
 from hooks.k8s import parse_time
 
 #: Facts older than this (against the hook's clock) are never announced: an install, an
@@ -87,24 +88,6 @@ def items(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def trigger_of(entry: Mapping[str, Any]) -> str:
-    """The entry's trigger; entries written without one are read by their message.
-
-    See docs/spec/v1alpha1/rollout.md (history entries).
-    """
-    trigger = entry.get("trigger")
-    if isinstance(trigger, str) and trigger:
-        return trigger
-    if entry.get("rollbackOf") is not None:
-        return ROLLBACK
-    message = _text(entry.get("message"))
-    if message.startswith("Automatic deployment"):
-        return AUTOMATIC
-    if message.startswith("Adopted") or entry.get("adopted") is True:
-        return ADOPTION
-    return FORCE
-
-
 def event_name(rollout: str, uid: str, *parts: object) -> str:
     """A valid Event name (DNS subdomain) derived only from the fact, never from the clock."""
     digest = hashlib.sha256("\x00".join([uid, *map(str, parts)]).encode()).hexdigest()[:NAME_HASH_CHARS]
@@ -131,17 +114,11 @@ def _entries(status: Mapping[str, Any]) -> list[dict]:
     ]
 
 
-def _tag(entry: Mapping[str, Any]) -> str | None:
-    version = entry.get("version")
-    tag = version.get("tag") if isinstance(version, Mapping) else None
-    return tag if isinstance(tag, str) else None
-
-
 def _discovered(entry: Mapping[str, Any], releases: Any) -> datetime | None:
     version = mapping(entry.get("version"))
     found = parse_time(version.get("discoveredAt"))
     if found is None and isinstance(releases, list):
-        tag = _tag(entry)
+        tag = entry_tag(entry)
         for release in releases:
             if isinstance(release, Mapping) and release.get("tag") == tag:
                 found = parse_time(release.get("discoveredAt"))
@@ -168,13 +145,13 @@ class _Builder:
         entry_id = entry.get("id") if entry is not None else extra.pop("entry_id", None)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ")
         name = event_name(self.rollout, self.uid, reason, entry_id, stamp, extra.pop("key", ""))
-        tag = _tag(entry) if entry is not None else extra.pop("version", None)
-        trigger = trigger_of(entry) if entry is not None else None
+        tag = entry_tag(entry) if entry is not None else extra.pop("version", None)
+        trigger = entry_trigger(entry) if entry is not None else None
         self.facts.append(Fact(name, reason, time, _cut(message), tag, entry_id, trigger, **extra))
 
 
 def _deploy_fact(b: _Builder, entry: dict) -> None:
-    tag, trigger = _tag(entry) or "?", trigger_of(entry)
+    tag, trigger = entry_tag(entry) or "?", entry_trigger(entry)
     who = mapping(entry.get("triggeredBy"))
     by = f" by {who.get('name')}" if who.get("kind") == "User" and who.get("name") else ""
     message = _text(entry.get("message"))
@@ -190,7 +167,7 @@ def _deploy_fact(b: _Builder, entry: dict) -> None:
 
 
 def _bake_facts(b: _Builder, entry: dict, older: list[dict], releases: Any) -> None:
-    tag = _tag(entry) or "?"
+    tag = entry_tag(entry) or "?"
     started = parse_time(entry.get("bakeStartTime"))
     b.add(BAKE_STARTED, started, f"Bake of {tag} started (deployment {entry['id']})", entry)
     b.add(
@@ -239,7 +216,7 @@ def _success_measures(
     if ended is None:
         return measures
     discovered = _discovered(entry, releases)
-    if discovered is not None and trigger_of(entry) in (AUTOMATIC, PIN, FORCE) and ended >= discovered:
+    if discovered is not None and entry_trigger(entry) in (AUTOMATIC, PIN, FORCE) and ended >= discovered:
         measures["lead_time"] = (ended - discovered).total_seconds()
     first_failure: datetime | None = None
     for previous in older:  # newest first
@@ -275,12 +252,12 @@ def _hold_facts(b: _Builder, status: Mapping[str, Any], entries: list[dict]) -> 
         # unless that deployment set the hold now active.
         derived = (
             older is not None
-            and trigger_of(older) == ROLLBACK
-            and trigger_of(entry) != ROLLBACK
+            and entry_trigger(older) == ROLLBACK
+            and entry_trigger(entry) != ROLLBACK
             and active not in (older.get("id"), entry.get("id"))
         )
         if cleared or derived:
-            tag = _tag(entry) or "?"
+            tag = entry_tag(entry) or "?"
             b.add(
                 HOLD_CLEARED,
                 parse_time(entry.get("timestamp")),
@@ -300,7 +277,7 @@ def _targets_fact(b: _Builder, status: Mapping[str, Any], entries: list[dict]) -
         times.append(parse_time(ready.get("lastTransitionTime")))
     when = max((t for t in times if t is not None), default=None)
     message = _text(synced.get("message")) or "Flux objects do not carry the deployed version"
-    b.add(TARGETS_FAILING, when, f"Targets of {_tag(head) or '?'} are failing: {message}", head)
+    b.add(TARGETS_FAILING, when, f"Targets of {entry_tag(head) or '?'} are failing: {message}", head)
 
 
 def derive(status: Any, rollout: str, uid: str, since: datetime | None = None) -> list[Fact]:

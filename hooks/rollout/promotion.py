@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from hooks.api.rollout import Trigger, entry_trigger
+from hooks.api.rollout import Trigger, entry_tag, entry_trigger
 from hooks.k8s import parse_duration, parse_time, selector_matches
 
 ONE_OF: Literal["OneOf"] = "OneOf"
@@ -104,12 +104,6 @@ def parse(raw: Any, namespace: str, name: str) -> Promotion | None:
 # --- reading one upstream ----------------------------------------------------------------
 
 
-def _tag(entry: Any) -> str | None:
-    version = entry.get("version") if isinstance(entry, Mapping) else None
-    tag = version.get("tag") if isinstance(version, Mapping) else None
-    return tag if isinstance(tag, str) and tag else None
-
-
 def _soak_start(entry: Mapping[str, Any]) -> datetime | None:
     """The bake start, or, for an entry that had no bake to run, when it was recorded."""
     return parse_time(entry.get("bakeStartTime")) or parse_time(entry.get("timestamp"))
@@ -136,7 +130,7 @@ def verify(history: Any, *, soak: timedelta | None, now: datetime, is_lower: IsL
     decided: set[str] = set()  # the newest finished bake of a tag decides for that tag
     deadline: datetime | None = None
     for i, entry in enumerate(entries):
-        tag = _tag(entry)
+        tag = entry_tag(entry)
         if tag is None or tag in decided or entry.get("bakeStatus") not in (SUCCEEDED, FAILED):
             continue
         decided.add(tag)
@@ -158,7 +152,7 @@ def verify(history: Any, *, soak: timedelta | None, now: datetime, is_lower: IsL
 
 def _moved_away(tag: str, later: Sequence[Mapping[str, Any]], is_lower: IsLower) -> bool:
     for entry in later:
-        other = _tag(entry)
+        other = entry_tag(entry)
         if other is None or other == tag or entry_trigger(entry) not in MOVED_BY_HAND:
             continue
         if is_lower(other, tag) or not is_lower(tag, other):
@@ -278,7 +272,7 @@ def observe(
         status = upstream.get("status")
         history = status.get("history") if isinstance(status, Mapping) else None
         result = verify(history, soak=promotion.soak, now=now, is_lower=is_lower)
-        deployed = _tag(history[0]) if isinstance(history, list) and history else None
+        deployed = entry_tag(history[0]) if isinstance(history, list) and history else None
         states.append(SourceState(source, True, True, deployed, result.tags, _digests(history, result.tags)))
         if result.soak_deadline is not None and result.soak_deadline > now:
             deadline = result.soak_deadline if deadline is None else min(deadline, result.soak_deadline)
@@ -288,7 +282,7 @@ def observe(
 def _digests(history: Any, tags: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for entry in history if isinstance(history, list) else []:
-        tag = _tag(entry)
+        tag = entry_tag(entry)
         version = entry.get("version") if isinstance(entry, Mapping) else None
         digest = version.get("digest") if isinstance(version, Mapping) else None
         if tag is not None and tag in tags and tag not in found and isinstance(digest, str) and digest:
