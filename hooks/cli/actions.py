@@ -9,9 +9,7 @@ overwritten. The controller never writes the Rollout; the CLI does, because it i
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -256,8 +254,3 @@ def flux_note(p: Planned, rollout: Mapping) -> str | None:
         f"{where}; this annotation is not in Git, and kustomize-controller's server-side apply keeps "
         "fields it does not own"
     )
-
-
-def kubectl_equivalent(p: Planned, namespace: str, name: str) -> str:
-    ops = json.dumps(p.ops, separators=(",", ":"))
-    return f"kubectl -n {namespace} patch rollouts.kuberik.com {name} --type=json -p {shlex.quote(ops)}"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn, TextIO
 
+from hooks.api import kinds
 from hooks.cli import actions, errors, plan, render, report, why
 from hooks.cli.errors import CliError
 from hooks.cli.kube import Kube, load_config
@@ -355,7 +356,7 @@ def cmd_action(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def kube_path(namespace: str, name: str) -> str:
-    return f"/apis/kuberik.com/v1alpha1/namespaces/{namespace}/rollouts/{name}"
+    return kinds.ROLLOUT.path(namespace, name)
 
 
 def plan_text(doc: dict) -> str:
