@@ -12,11 +12,11 @@ from typing import Any
 
 import jsonpatch
 
+from hooks.api import kinds
+
 #: kind -> (apiVersion, plural) of the objects the actuator may patch. Never the Rollout (docs/targets.md).
-RESOURCES: dict[str, tuple[str, str]] = {
-    "OCIRepository": ("source.toolkit.fluxcd.io/v1", "ocirepositories"),
-    "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations"),
-}
+PATCHABLE: dict[str, kinds.Kind] = {k.kind: k for k in (kinds.OCI_REPOSITORY, kinds.KUSTOMIZATION)}
+RESOURCES: dict[str, tuple[str, str]] = {kind: k.coordinates for kind, k in PATCHABLE.items()}
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,7 @@ class PlannedPatch:
     @property
     def path(self) -> str:
         """The object's REST path."""
-        group_version = self.api_version
-        return f"/apis/{group_version}/namespaces/{self.namespace}/{self.plural}/{self.name}"
+        return PATCHABLE[self.kind].path(self.namespace, self.name)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,11 @@ class Kind:
         """`apiVersion` as objects and Metacontroller rules spell it (`group/version`, or `v1`)."""
         return f"{self.group}/{self.version}" if self.group else self.version
 
+    @property
+    def coordinates(self) -> tuple[str, str]:
+        """(apiVersion, resource) as a Metacontroller rule names the kind."""
+        return (self.api_version, self.plural)
+
     def path(self, namespace: str | None, name: str | None = None) -> str:
         """The REST path of the collection, or of one object when `name` is given."""
         root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hooks import tenancy
+from hooks.api import kinds
 from hooks.healthcheck import kustomization, prometheus
 from hooks.healthcheck.reset import latest_cutoff, needs_reset, reset_status
 from hooks.healthcheck.selection import foreign_namespace_refused, object_key, selecting_rollouts
@@ -19,10 +20,10 @@ from hooks.healthcheck.status import apply_verdict, current
 from hooks.k8s import dig, meta
 from hooks.metacontroller import HookRequest, decorator_response, parse_request, resource_rule
 
-ROLLOUTS = ("kuberik.com/v1alpha1", "rollouts")
-NAMESPACES = ("v1", "namespaces")
-KUSTOMIZATIONS = ("kustomize.toolkit.fluxcd.io/v1", "kustomizations")
-OCI_REPOSITORIES = ("source.toolkit.fluxcd.io/v1", "ocirepositories")
+ROLLOUTS = kinds.ROLLOUT.coordinates
+NAMESPACES = kinds.NAMESPACE.coordinates
+KUSTOMIZATIONS = kinds.KUSTOMIZATION.coordinates
+OCI_REPOSITORIES = kinds.OCI_REPOSITORY.coordinates
 
 
 #: Rollouts of other namespaces that select HealthChecks there (docs/tenancy.md).

@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hooks.api import kinds
 from hooks.k8s import dig, meta, selector_error
 from hooks.metacontroller import parse_request, resource_rule
 from hooks.rollout.spec import InvalidSpec, parse_health_selector
 from hooks.tenancy import with_shared_requirement
 
-IMAGE_POLICIES = ("image.toolkit.fluxcd.io/v1", "imagepolicies")
-OCI_REPOSITORIES = ("source.toolkit.fluxcd.io/v1", "ocirepositories")
-KUSTOMIZATIONS = ("kustomize.toolkit.fluxcd.io/v1", "kustomizations")
-ROLLOUT_GATES = ("kuberik.com/v1alpha1", "rolloutgates")
-HEALTH_CHECKS = ("kuberik.com/v1alpha1", "healthchecks")
-ROLLOUTS = ("kuberik.com/v1alpha1", "rollouts")
-NAMESPACES = ("v1", "namespaces")
+IMAGE_POLICIES = kinds.IMAGE_POLICY.coordinates
+OCI_REPOSITORIES = kinds.OCI_REPOSITORY.coordinates
+KUSTOMIZATIONS = kinds.KUSTOMIZATION.coordinates
+ROLLOUT_GATES = kinds.ROLLOUT_GATE.coordinates
+HEALTH_CHECKS = kinds.HEALTH_CHECK.coordinates
+ROLLOUTS = kinds.ROLLOUT.coordinates
+NAMESPACES = kinds.NAMESPACE.coordinates
 
 #: Optional label on driven Flux objects, selected with `targetSelection: Labeled` (docs/scale.md).
 DRIVEN_LABEL = "rollout.kuberik.com/driven"

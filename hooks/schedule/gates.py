@@ -17,9 +17,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hooks.api import kinds
 from hooks.k8s import annotations_of, dig, labels_of, meta, selector_matches
 
-GATE_API_VERSION = "kuberik.com/v1alpha1"
+GATE_API_VERSION = kinds.ROLLOUT_GATE.api_version
 GATE_KIND = "RolloutGate"
 
 SCHEDULE_LABEL = "rollout.kuberik.com/schedule"

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeGuard
 
+from hooks.api import kinds
 from hooks.k8s import format_time, make_condition, meta, validate_selector
 from hooks.metacontroller import composite_response, parse_request, resource_rule
 from hooks.schedule.gates import (
@@ -27,7 +28,7 @@ from hooks.schedule.gates import (
 )
 from hooks.schedule.rules import ALLOW, ScheduleError, parse_schedule
 
-ROLLOUT_API = "kuberik.com/v1alpha1"
+ROLLOUT_API = kinds.ROLLOUT.api_version
 #: Resync when no transition is due: calm, and harmless since the status is a fixed point.
 CALM_RESYNC_SECONDS = 3600
 
